@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` serves, `make test` runs every test.
+# Both build what they need in .venv from constraints.txt (the lock file).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test load lock clean bench
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/claims serve
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+load: $(STAMP)
+	$(BIN)/claims load examples/miami-talks.ndjson
+
+# Re-resolve the pinned versions after changing pyproject.toml's ranges.
+lock:
+	rm -rf /tmp/claims-lock && $(PYTHON) -m venv /tmp/claims-lock
+	/tmp/claims-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/claims-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .claims .pytest_cache

@@ -1,0 +1,1 @@
+"""What touches the outside: settings, PostgreSQL (embedded or external), the event store."""

@@ -1,0 +1,46 @@
+"""Settings, from the environment, in one place; the eventsourcing environment derives from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Environment variables are ``CLAIMS_<NAME>``, except DATABASE_URL."""
+
+    model_config = SettingsConfigDict(env_prefix="CLAIMS_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CLAIMS_DATABASE_URL"),
+        description="postgresql://… of an external server; unset: an embedded server under `home`",
+    )
+    home: Path = Field(default=Path(".claims"), description="where the embedded server keeps its data")
+    db_schema: str = Field(default="public", description="PostgreSQL schema of every table")
+    host: str = Field(default="127.0.0.1", description="address `claims serve` binds")
+    port: int = Field(default=8000, ge=1, le=65535)
+    pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
+    pool_max_overflow: int = Field(default=8, ge=0)
+
+    def eventsourcing_env(self, database_url: str) -> dict[str, str]:
+        """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        conn = conninfo_to_dict(database_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(conn.get("dbname", "postgres")),
+            "POSTGRES_HOST": str(conn.get("host", "localhost")),
+            "POSTGRES_PORT": str(conn.get("port", "5432")),
+            "POSTGRES_USER": str(conn.get("user", "postgres")),
+            "POSTGRES_PASSWORD": str(conn.get("password", "")),
+            "POSTGRES_SCHEMA": self.db_schema,
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.pool_max_overflow),
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "CREATE_TABLE": "y",
+        }

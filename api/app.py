@@ -1,0 +1,52 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from adapters.settings import Settings
+from api import errors
+from api.bootstrap import Services, bootstrap
+from api.middleware import RequestId
+from api.routers import claims, health, parties, topics
+
+DESCRIPTION = """
+Who said what, when, where it was reported, and how each party's position moves.
+
+Every statement is recorded as an immutable event; corrections, retractions and
+merges are new events. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The API; it starts its own services (database, application) unless given them."""
+    settings = settings or (services.settings if services else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or bootstrap(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(
+        title="claims",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    if services is not None:
+        app.state.services = services
+    app.add_middleware(RequestId)
+    errors.install(app)
+    for module in (parties, claims, topics, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,49 @@
+"""Dependencies of the routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.bootstrap import Services
+from api.errors import ProblemException
+from domain.application import ClaimsApplication
+from domain.base import Meta
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_app(request: Request) -> ClaimsApplication:
+    return request.app.state.services.app
+
+
+def get_meta(request: Request) -> Meta:
+    """Who is writing, when, in which request: stamped on every event this request records."""
+    return Meta(
+        recorded_at=datetime.now(UTC),
+        recorded_by=getattr(request.state, "principal", None) or "local",
+        correlation_id=request.state.request_id,
+    )
+
+
+def get_if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
+    """The version an If-Match names: "3", W/"3" or 3."""
+    if if_match is None:
+        raise ProblemException(428, 'this write needs If-Match: "<version>" (the ETag you read)', kind="if-match-required")
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,18})"?\s*', if_match)
+    if match is None:
+        raise ProblemException(
+            428, f'If-Match {if_match!r} names no version; send the ETag you read, e.g. "3"', kind="if-match-required"
+        )
+    return int(match.group(1))
+
+
+App = Annotated[ClaimsApplication, Depends(get_app)]
+CurrentMeta = Annotated[Meta, Depends(get_meta)]
+IfMatch = Annotated[int, Depends(get_if_match)]
+AppServices = Annotated[Services, Depends(get_services)]

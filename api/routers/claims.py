@@ -1,0 +1,185 @@
+"""Claims: record (one or a batch), read (now or earlier), history, and what happens to them next."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import TypeAdapter, ValidationError
+
+from api.deps import App, CurrentMeta, IfMatch
+from api.errors import ProblemException, validation_errors
+from api.routers import written
+from api.schemas.claims import (
+    BatchOut,
+    ClaimIn,
+    ClaimOut,
+    CorrectionIn,
+    CorroborationIn,
+    DisputeIn,
+    EventOut,
+    RetractionIn,
+    SupersessionIn,
+)
+from api.schemas.common import source_or_none
+from domain.errors import BatchRejected
+
+router = APIRouter(prefix="/v1/claims", tags=["claims"])
+
+MAX_BATCH = 10_000
+_claim_in = TypeAdapter(ClaimIn)
+
+
+def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimOut:
+    claim = saved.value
+    written(
+        response,
+        saved.position,
+        location=f"/v1/claims/{claim.id}" if location else None,
+        etag=claim.version,
+    )
+    return ClaimOut.of(claim)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
+def record_claim(body: ClaimIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
+    """Record a claim. 422 names the field when the speaker (or another party) resolves to no party."""
+    return _answer(response, app.record_claim(body.to_domain(), meta), location=True)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BatchOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ClaimIn"}}},
+                "application/x-ndjson": {"schema": {"type": "string", "description": "one ClaimIn per line"}},
+            },
+        }
+    },
+)
+async def record_claims(request: Request, app: App, meta: CurrentMeta, response: Response) -> BatchOut:
+    """Record up to 10,000 claims atomically: all, or none with each bad item named by index."""
+    items = _batch_items(await request.body(), request.headers.get("content-type", ""))
+    errors: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            fields.append(_claim_in.validate_python(item).to_domain())
+        except ValidationError as e:
+            errors.extend({"index": index, **err} for err in validation_errors(list(e.errors())))
+    if errors:
+        raise BatchRejected(errors)
+    from starlette.concurrency import run_in_threadpool
+
+    saved = await run_in_threadpool(app.record_claims, fields, meta)
+    written(response, saved.position)
+    return BatchOut(ids=[claim.id for claim in saved.value], position=saved.position)
+
+
+def _batch_items(body: bytes, content_type: str) -> list[Any]:
+    if "ndjson" in content_type or "jsonl" in content_type:
+        items = []
+        for number, line in enumerate(body.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(orjson.loads(line))
+                except orjson.JSONDecodeError as e:
+                    raise ProblemException(
+                        422, f"line {number} is not JSON: {e}", kind="validation",
+                        errors=[{"index": len(items), "field": "body", "reason": f"line {number}: {e}"}],
+                    ) from None
+    else:
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise ProblemException(422, f"the body is not JSON: {e}", kind="validation",
+                                   errors=[{"field": "body", "reason": str(e)}]) from None
+        if not isinstance(items, list):
+            raise ProblemException(422, "a batch is a JSON array of claims (or NDJSON, one per line)",
+                                   kind="validation", errors=[{"field": "body", "reason": "expected an array"}])
+    if not items:
+        raise ProblemException(422, "the batch is empty", kind="validation",
+                               errors=[{"field": "body", "reason": "no claims"}])
+    if len(items) > MAX_BATCH:
+        raise ProblemException(413, f"a batch holds at most {MAX_BATCH} claims, not {len(items)}", kind="batch-too-large")
+    return items
+
+
+@router.get("/{claim_id}", response_model=ClaimOut)
+def get_claim(
+    claim_id: UUID,
+    app: App,
+    response: Response,
+    version: Annotated[int | None, Query(ge=1, description="the claim as it was at this version")] = None,
+    as_of: Annotated[datetime | None, Query(description="the claim as it was recorded at this time")] = None,
+) -> ClaimOut:
+    """A claim now, at a version, or as recorded at a time; ETag is the version shown."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise ProblemException(422, "as_of needs a UTC offset", kind="validation",
+                               errors=[{"field": "as_of", "reason": "a date-time with offset, e.g. …Z"}])
+    claim = app.get_claim(claim_id, version=version, as_of=as_of)
+    response.headers["ETag"] = f'"{claim.version}"'
+    return ClaimOut.of(claim)
+
+
+@router.get("/{claim_id}/history", response_model=list[EventOut])
+def claim_history(claim_id: UUID, app: App) -> list[EventOut]:
+    """Every event of the claim, with who recorded it, when, and in which request."""
+    return [event_out(event) for event in app.claim_history(claim_id)]
+
+
+_NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic", "meta"}
+
+
+def event_out(event: Any) -> EventOut:
+    meta = getattr(event, "meta", None) or {}
+    data = {k: v for k, v in vars(event).items() if k not in _NOT_DATA}
+    return EventOut(
+        version=event.originator_version,
+        type=type(event).__name__,
+        recorded_at=event.timestamp,
+        recorded_by=meta.get("recorded_by", "unknown"),
+        correlation_id=meta.get("correlation_id", ""),
+        data=orjson.loads(orjson.dumps(data, default=str)),
+    )
+
+
+@router.post("/{claim_id}/corrections", response_model=ClaimOut)
+def correct_claim(
+    claim_id: UUID, body: CorrectionIn, expected: IfMatch, app: App, meta: CurrentMeta, response: Response
+) -> ClaimOut:
+    """Change fields of the claim at the version If-Match names (412 if it moved on, 428 without)."""
+    saved = app.correct_claim(claim_id, expected, body.changes.to_domain(), body.reason, meta)
+    return _answer(response, saved)
+
+
+@router.post("/{claim_id}/corroborations", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
+def corroborate_claim(claim_id: UUID, body: CorroborationIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
+    """A party backs the claim up."""
+    return _answer(response, app.corroborate_claim(claim_id, body.by, body.source_dict(), body.note, meta))
+
+
+@router.post("/{claim_id}/disputes", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
+def dispute_claim(claim_id: UUID, body: DisputeIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
+    """A party contradicts the claim, perhaps with a counter-claim."""
+    saved = app.dispute_claim(claim_id, body.by, body.source_dict(), body.note, body.counter_claim, meta)
+    return _answer(response, saved)
+
+
+@router.post("/{claim_id}/retraction", response_model=ClaimOut)
+def retract_claim(claim_id: UUID, body: RetractionIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
+    """Withdraw the claim (409 if it already is)."""
+    return _answer(response, app.retract_claim(claim_id, body.reason, source_or_none(body.source), meta))
+
+
+@router.post("/{claim_id}/supersession", response_model=ClaimOut)
+def supersede_claim(claim_id: UUID, body: SupersessionIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
+    """Replace the claim by a newer one (409 if already superseded, 422 if that claim is unknown)."""
+    return _answer(response, app.supersede_claim(claim_id, body.by_claim, body.reason, meta))

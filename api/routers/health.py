@@ -1,0 +1,27 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import ORJSONResponse
+
+from api.deps import AppServices
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(services: AppServices) -> ORJSONResponse:
+    """The database answers."""
+    try:
+        services.app.recorder.max_notification_id()  # type: ignore[attr-defined]
+    except Exception as e:  # noqa: BLE001  (any failure means not ready)
+        return ORJSONResponse({"status": "unavailable", "database": str(e)}, status_code=503,
+                              headers={"Retry-After": "5"})
+    return ORJSONResponse({"status": "ready", "database": "ok"})

@@ -1,0 +1,1 @@
+"""Request and response models: the API's edge, translated to domain calls in the routers."""

@@ -1,0 +1,85 @@
+"""Shapes shared by several resources."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.party import SLUG_PATTERN
+
+MAX_TEXT = 20_000
+MAX_NAME = 300
+MAX_NOTE = 5_000
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE)]
+# BCP 47, loosely: a primary language subtag and optional subtags ("de", "en-GB", "sr-Latn").
+Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
+
+
+def _stated_at(value: str) -> str:
+    """A date (YYYY-MM-DD) or a date-time with a UTC offset, kept as given."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        date.fromisoformat(value)
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date (2025-12-21) or a date-time with offset (2025-12-21T18:30:00+01:00)") from None
+    if parsed.tzinfo is None:
+        raise ValueError("a date-time needs a UTC offset, e.g. 2025-12-21T18:30:00+01:00 or …Z")
+    return value
+
+
+StatedAt = Annotated[str, AfterValidator(_stated_at)]
+
+
+def _url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", value):
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+Url = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_url)]
+Scalar = str | int | float | bool | None
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused, not dropped: a typo must not lose data silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(Strict):
+    """Where a claim was published; the url is its identity."""
+
+    url: Url
+    outlet: Name | None = None
+    title: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    published_at: datetime | None = None
+    language: Language | None = None
+
+    def to_domain(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def source_or_none(source: Source | None) -> dict[str, Any] | None:
+    return None if source is None else source.to_domain()
+
+
+Facts = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], Scalar], Field(max_length=100)]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, and for bad input, each field and why."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    request_id: str | None = None

@@ -1,0 +1,1 @@
+"""The claims domain: aggregates, their events, domain errors and the use cases."""

@@ -1,0 +1,426 @@
+"""The use cases: what a client can ask of the claims record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+
+from domain.base import Meta, Recorded
+from domain.claim import Claim
+from domain.errors import (
+    BatchRejected,
+    ClaimExists,
+    ClaimNotFound,
+    Conflict,
+    DomainError,
+    InvalidAffiliation,
+    PartyExists,
+    PartyNotFound,
+    StaleVersion,
+    TopicNotFound,
+    UnknownClaim,
+    UnknownParty,
+    AliasTaken,
+)
+from domain.names import normalize_name
+from domain.party import SLUG_PATTERN, AliasIndex, Party
+from domain.topic import Topic
+
+T = TypeVar("T")
+_SLUG = re.compile(SLUG_PATTERN)
+# Fields of a claim that name parties, as a request names them (id or alias).
+_PARTY_FIELDS = ("speaker", "co_speakers", "about")
+# How often a command without If-Match is retried when a concurrent write got in first.
+_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Saved(Generic[T]):
+    """What a write produced, and the global log position of its last event (None: nothing new)."""
+
+    value: T
+    position: int | None
+
+
+class ClaimsApplication(Application[UUID]):
+    """Parties, topics and claims, recorded as events."""
+
+    name = "claims"
+
+    # Finds "did you mean" candidates for a name no party has; the read side plugs in here.
+    suggest_parties: Callable[[str], list[dict[str, Any]]] = staticmethod(lambda name: [])
+
+    # -- parties ---------------------------------------------------------------------
+
+    def register_party(  # noqa: PLR0913
+        self,
+        slug: str,
+        name: str,
+        kind: str,
+        affiliation: str | None,
+        aliases: Iterable[str],
+        meta: Meta,
+    ) -> Saved[Party]:
+        """Register a party; its name and aliases must belong to no other party."""
+        aliases = _unique(aliases)
+        if affiliation is not None:
+            affiliation = self._affiliation(slug, affiliation)
+        party = Party(slug=slug, name=name, kind=kind, affiliation=affiliation, aliases=aliases, meta=meta)
+
+        def check() -> None:
+            if self._find(Party, slug) is not None:
+                raise PartyExists(f"a party with id {slug!r} exists", field="id")
+            self._check_names_free(slug, [name, *aliases])
+
+        check()
+        reservations = self._reserve(slug, [name, *aliases], meta)
+        return Saved(party, self._save_checked(check, party, *reservations))
+
+    def add_alias(self, slug: str, alias: str, meta: Meta) -> Saved[Party]:
+        """Give a party another name."""
+        party = self.get_party(slug)
+        party.add_alias(alias, meta)
+
+        def check() -> None:
+            self._check_names_free(slug, [alias])
+
+        check()
+        return Saved(party, self._save_checked(check, party, *self._reserve(slug, [alias], meta)))
+
+    def update_party(self, slug: str, changes: dict[str, Any], reason: str | None, meta: Meta) -> Saved[Party]:
+        """Change a party's name, kind or affiliation."""
+        party = self.get_party(slug)
+        changes = dict(changes)
+        if changes.get("affiliation") is not None:
+            changes["affiliation"] = self._affiliation(slug, changes["affiliation"])
+        party.update(changes, reason, meta)
+        extra: list[Recorded] = []
+        if "name" in changes:
+            self._check_names_free(slug, [changes["name"]])
+            extra = self._reserve(slug, [changes["name"]], meta)
+        return Saved(party, self._save_checked(lambda: None, party, *extra))
+
+    def merge_party(self, slug: str, into: str, reason: str | None, meta: Meta) -> Saved[Party]:
+        """Merge a duplicate into the party that survives."""
+        party = self.get_party(slug)
+        survivor = self._party_named(into, field="into")
+        party.merge(survivor, reason, meta)
+        return Saved(party, self._save_checked(lambda: None, party))
+
+    def get_party(self, slug: str) -> Party:
+        party = self._find(Party, slug)
+        if party is None:
+            raise PartyNotFound(f"no party has id {slug!r}")
+        return party
+
+    def resolve_party(self, name: str, *, field: str = "name") -> Party:
+        """The party a name means (id or alias), followed through merges to the survivor."""
+        party = self._party_named(name, field=field)
+        seen = {party.slug}
+        while party.merged_into is not None and party.merged_into not in seen:
+            seen.add(party.merged_into)
+            party = self.get_party(party.merged_into)
+        return party
+
+    def _party_named(self, name: str, *, field: str) -> Party:
+        party = self._find(Party, name) if _SLUG.match(name) else None
+        if party is None:
+            index = self._find(AliasIndex, normalize_name(name))
+            party = self._find(Party, index.party) if index is not None else None
+        if party is None:
+            raise UnknownParty(
+                f"no party is called {name!r}",
+                field=field,
+                name=name,
+                candidates=self.suggest_parties(name),
+            )
+        return party
+
+    def _affiliation(self, slug: str, affiliation: str) -> str:
+        """Check an affiliation names an unmerged party and closes no cycle; answer its id."""
+        try:
+            target = self._party_named(affiliation, field="affiliation")
+        except UnknownParty as e:
+            raise InvalidAffiliation(f"affiliation {affiliation!r} is no registered party", field="affiliation") from e
+        if target.merged_into is not None:
+            raise InvalidAffiliation(
+                f"{target.slug} is merged into {target.merged_into}; affiliate with {target.merged_into}",
+                field="affiliation",
+            )
+        chain, current = [slug], target
+        while True:
+            if current.slug in chain:
+                raise InvalidAffiliation(
+                    f"affiliation would form a cycle: {' -> '.join([*chain, current.slug])}",
+                    field="affiliation",
+                )
+            chain.append(current.slug)
+            if current.affiliation is None:
+                return target.slug
+            current = self.get_party(current.affiliation)
+
+    def _check_names_free(self, slug: str, names: Iterable[str]) -> None:
+        for name in names:
+            index = self._find(AliasIndex, normalize_name(name))
+            if index is not None:
+                whose = "this party" if index.party == slug else f"party {index.party}"
+                raise AliasTaken(f"{name!r} is already a name or alias of {whose}", field="aliases", party=index.party)
+
+    def _reserve(self, slug: str, names: Iterable[str], meta: Meta) -> list[Recorded]:
+        keys: dict[str, str] = {}
+        for name in names:
+            keys.setdefault(normalize_name(name), name)
+        return [AliasIndex(key=key, alias=name, party=slug, meta=meta) for key, name in keys.items()]
+
+    # -- topics ----------------------------------------------------------------------
+
+    def get_topic(self, slug: str) -> Topic:
+        topic = self._find(Topic, slug)
+        if topic is None:
+            raise TopicNotFound(f"no topic has id {slug!r}")
+        return topic
+
+    def put_topic(self, slug: str, title: str, description: str | None, meta: Meta) -> Saved[Topic]:
+        """Define a topic, or set its title and description."""
+
+        def attempt() -> Saved[Topic]:
+            topic = self._find(Topic, slug)
+            if topic is None:
+                topic = Topic(slug=slug, title=title, description=description, meta=meta)
+            elif not topic.update(title, description, meta):
+                return Saved(topic, None)
+            return Saved(topic, self._save(topic))
+
+        return self._retrying(attempt)
+
+    # -- claims ----------------------------------------------------------------------
+
+    def record_claim(self, fields: dict[str, Any], meta: Meta) -> Saved[Claim]:
+        """Record one claim; ``fields`` as a request gives them (parties by id or alias)."""
+        claim, new = self._new_claim(fields, meta, pending_topics={})
+        if not new:
+            return Saved(claim, None)
+
+        def check() -> None:
+            self._check_claim_new(claim)
+
+        return Saved(claim, self._save_checked(check, *new))
+
+    def record_claims(self, items: list[dict[str, Any]], meta: Meta) -> Saved[list[Claim]]:
+        """Record many claims in one transaction: all of them, or (naming each bad item) none."""
+        claims: list[Claim] = []
+        new: list[Recorded] = []
+        errors: list[dict[str, Any]] = []
+        pending_topics: dict[str, Topic] = {}
+        seen: dict[UUID, int] = {}
+        for index, fields in enumerate(items):
+            try:
+                claim, aggregates = self._new_claim(fields, meta, pending_topics)
+                if claim.id in seen:
+                    raise ClaimExists(f"id repeats item {seen[claim.id]} of this batch", field="id")
+                seen[claim.id] = index
+            except DomainError as e:
+                errors.append({"index": index, "field": e.field, "reason": e.detail, **e.extra})
+                continue
+            claims.append(claim)
+            new.extend(aggregates)
+        if errors:
+            raise BatchRejected(errors)
+        if not new:
+            return Saved(claims, None)
+
+        def check() -> None:
+            for claim in claims:
+                self._check_claim_new(claim)
+
+        return Saved(claims, self._save_checked(check, *new))
+
+    def get_claim(self, claim_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Claim:
+        """A claim now, at a version, or as it was recorded at time ``as_of``."""
+        if as_of is not None:
+            versions = [e.originator_version for e in self.events.get(claim_id) if e.timestamp <= as_of]
+            if not versions:
+                raise ClaimNotFound(f"claim {claim_id} was not recorded by {as_of.isoformat()}")
+            version = versions[-1] if version is None else min(version, versions[-1])
+        try:
+            claim = self.repository.get(claim_id, version=version)
+        except AggregateNotFoundError:
+            raise ClaimNotFound(f"no claim has id {claim_id}") from None
+        if not isinstance(claim, Claim):
+            raise ClaimNotFound(f"no claim has id {claim_id}")
+        if version is not None and claim.version < version:
+            raise ClaimNotFound(f"claim {claim_id} has no version {version}; it is at version {claim.version}")
+        return claim
+
+    def claim_history(self, claim_id: UUID) -> list[Any]:
+        """Every event of a claim, first to last."""
+        self.get_claim(claim_id)
+        return list(self.events.get(claim_id))
+
+    def correct_claim(  # noqa: PLR0913
+        self,
+        claim_id: UUID,
+        expected_version: int,
+        changes: dict[str, Any],
+        reason: str,
+        meta: Meta,
+    ) -> Saved[Claim]:
+        """Change asserted fields of the claim at ``expected_version`` (else StaleVersion)."""
+        claim = self.get_claim(claim_id)
+        if claim.version != expected_version:
+            raise StaleVersion(
+                f"claim {claim_id} is at version {claim.version}, not {expected_version}",
+                current_version=claim.version,
+            )
+        changes = dict(changes)
+        new_topics: list[Recorded] = []
+        for name in _PARTY_FIELDS:
+            if name in changes:
+                changes[name] = self._party_refs(name, changes[name])
+        if "topic" in changes:
+            topic = self._topic_for_claim(changes["topic"], meta, {})
+            if topic is not None:
+                new_topics.append(topic)
+        claim.correct(changes, reason, meta)
+        try:
+            return Saved(claim, self._save(claim, *new_topics))
+        except RecordConflictError:
+            current = self.get_claim(claim_id)
+            raise StaleVersion(
+                f"claim {claim_id} changed meanwhile; it is at version {current.version}",
+                current_version=current.version,
+            ) from None
+
+    def corroborate_claim(  # noqa: PLR0913
+        self, claim_id: UUID, by: str, source: dict[str, Any] | None, note: str | None, meta: Meta
+    ) -> Saved[Claim]:
+        """Record that a party backs the claim up."""
+        party = self.resolve_party(by, field="by").slug
+        return self._amend(claim_id, lambda claim: claim.corroborate(party, source, note, meta))
+
+    def dispute_claim(  # noqa: PLR0913
+        self,
+        claim_id: UUID,
+        by: str,
+        source: dict[str, Any] | None,
+        note: str | None,
+        counter_claim: UUID | None,
+        meta: Meta,
+    ) -> Saved[Claim]:
+        """Record that a party contradicts the claim."""
+        party = self.resolve_party(by, field="by").slug
+        counter = None
+        if counter_claim is not None:
+            counter = str(self._existing_claim(counter_claim, field="counter_claim").id)
+        return self._amend(claim_id, lambda claim: claim.dispute(party, source, note, counter, meta))
+
+    def retract_claim(self, claim_id: UUID, reason: str, source: dict[str, Any] | None, meta: Meta) -> Saved[Claim]:
+        """Withdraw a claim."""
+        return self._amend(claim_id, lambda claim: claim.retract(reason, source, meta))
+
+    def supersede_claim(self, claim_id: UUID, by_claim: UUID, reason: str | None, meta: Meta) -> Saved[Claim]:
+        """Replace a claim by another, existing one."""
+        if by_claim != claim_id:
+            self._existing_claim(by_claim, field="by_claim")
+        return self._amend(claim_id, lambda claim: claim.supersede(str(by_claim), reason, meta))
+
+    def _amend(self, claim_id: UUID, command: Callable[[Claim], None]) -> Saved[Claim]:
+        def attempt() -> Saved[Claim]:
+            claim = self.get_claim(claim_id)
+            command(claim)
+            return Saved(claim, self._save(claim))
+
+        return self._retrying(attempt)
+
+    def _existing_claim(self, claim_id: UUID, *, field: str) -> Claim:
+        try:
+            return self.get_claim(claim_id)
+        except ClaimNotFound:
+            raise UnknownClaim(f"no claim has id {claim_id}", field=field) from None
+
+    def _new_claim(
+        self, fields: dict[str, Any], meta: Meta, pending_topics: dict[str, Topic]
+    ) -> tuple[Claim, list[Recorded]]:
+        """The Claim a request asks for, and what to save with it (empty if it exists as asked)."""
+        fields = dict(fields)
+        claim_id = fields.pop("id", None) or uuid4()
+        for name in _PARTY_FIELDS:
+            fields[name] = self._party_refs(name, fields.get(name))
+        topic = self._topic_for_claim(fields["topic"], meta, pending_topics)
+        fields.setdefault("co_speakers", [])
+        fields.setdefault("facts", {})
+        claim = Claim(id=claim_id, meta=meta, **fields)
+        existing = self._find_claim(claim_id)
+        if existing is not None:
+            if existing.asserted() == claim.asserted():
+                return existing, []
+            raise ClaimExists(f"claim {claim_id} exists with other content", field="id")
+        return claim, [claim] if topic is None else [claim, topic]
+
+    def _check_claim_new(self, claim: Claim) -> None:
+        existing = self._find_claim(claim.id)
+        if existing is not None and existing.asserted() != claim.asserted():
+            raise ClaimExists(f"claim {claim.id} exists with other content", field="id")
+
+    def _find_claim(self, claim_id: UUID) -> Claim | None:
+        try:
+            claim = self.repository.get(claim_id)
+        except AggregateNotFoundError:
+            return None
+        return claim if isinstance(claim, Claim) else None
+
+    def _party_refs(self, name: str, value: Any) -> Any:
+        """Party ids for the names a request gives (speaker, co_speakers, about)."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            slugs = [self.resolve_party(v, field=f"{name}[{i}]").slug for i, v in enumerate(value)]
+            return _unique(slugs)
+        return self.resolve_party(value, field=name).slug
+
+    def _topic_for_claim(self, slug: str, meta: Meta, pending: dict[str, Topic]) -> Topic | None:
+        """A new Topic (title = slug) when a claim names an unknown one, else None."""
+        if slug in pending or self._find(Topic, slug) is not None:
+            return None
+        pending[slug] = Topic(slug=slug, title=slug, description=None, meta=meta)
+        return pending[slug]
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _find(self, cls: type[T], key: str) -> T | None:
+        try:
+            found = self.repository.get(cls.create_id(key))  # type: ignore[attr-defined]
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def _save(self, *aggregates: Recorded) -> int | None:
+        recordings = self.save(*aggregates)
+        return max((r.notification.id for r in recordings), default=None)
+
+    def _save_checked(self, check: Callable[[], None], *aggregates: Recorded) -> int | None:
+        """Save; when a concurrent write got in first, run ``check`` to say what clashed."""
+        try:
+            return self._save(*aggregates)
+        except RecordConflictError:
+            check()
+            raise Conflict("a concurrent write changed what this request depends on; try again") from None
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        for _ in range(_RETRIES - 1):
+            try:
+                return attempt()
+            except RecordConflictError:
+                continue
+        return attempt()
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))

@@ -1,0 +1,24 @@
+"""Name normalisation, so that spellings of one name in any script compare equal."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from anyascii import anyascii
+
+_DROP = re.compile(r"['’`\"]")  # apostrophes, also the soft sign's transliteration
+_SPACE = re.compile(r"[\s\-‐‑‒–—_.,]+")
+
+
+def normalize_name(name: str) -> str:
+    """The key under which a name or alias is unique.
+
+    NFKC, casefold, diacritics stripped, other scripts transliterated to Latin
+    ("Дмитриев" and "Dmitriev" collide), punctuation and runs of space folded.
+    "Dmitrijew" and "Dmitriew" stay distinct: they are different spellings.
+    """
+    text = unicodedata.normalize("NFKC", name).casefold()
+    # anyascii strips diacritics and transliterates Cyrillic, Greek, Arabic, ...
+    text = anyascii(text).casefold()
+    return _SPACE.sub(" ", _DROP.sub("", text)).strip()
