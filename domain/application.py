@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,8 +39,17 @@ T = TypeVar("T")
 _SLUG = re.compile(SLUG_PATTERN)
 # Fields of a claim that name parties, as a request names them (id or alias).
 _PARTY_FIELDS = ("speaker", "co_speakers", "about")
+# What a claim has when a request leaves it out.
+_CLAIM_DEFAULTS: dict[str, Any] = {
+    "co_speakers": list,
+    "about": None,
+    "kind": "statement",
+    "verbatim": False,
+    "position": None,
+    "facts": dict,
+}
 # How often a command without If-Match is retried when a concurrent write got in first.
-_RETRIES = 5
+_RETRIES = 12
 
 
 @dataclass(frozen=True)
@@ -351,11 +362,11 @@ class ClaimsApplication(Application[UUID]):
         """The Claim a request asks for, and what to save with it (empty if it exists as asked)."""
         fields = dict(fields)
         claim_id = fields.pop("id", None) or uuid4()
+        for name, default in _CLAIM_DEFAULTS.items():
+            fields.setdefault(name, default() if callable(default) else default)
         for name in _PARTY_FIELDS:
-            fields[name] = self._party_refs(name, fields.get(name))
+            fields[name] = self._party_refs(name, fields[name])
         topic = self._topic_for_claim(fields["topic"], meta, pending_topics)
-        fields.setdefault("co_speakers", [])
-        fields.setdefault("facts", {})
         claim = Claim(id=claim_id, meta=meta, **fields)
         existing = self._find_claim(claim_id)
         if existing is not None:
@@ -414,12 +425,13 @@ class ClaimsApplication(Application[UUID]):
             raise Conflict("a concurrent write changed what this request depends on; try again") from None
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
-        for _ in range(_RETRIES - 1):
+        """Run a read-decide-write attempt again when a concurrent write to its stream got in first."""
+        for tries in range(1, _RETRIES + 1):
             try:
                 return attempt()
             except RecordConflictError:
-                continue
-        return attempt()
+                time.sleep(random.uniform(0, 0.005 * tries))  # noqa: S311  (jitter, not crypto)
+        raise Conflict("too many concurrent writes to the same stream; try again")
 
 
 def _unique(values: Iterable[str]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from api.deps import AppServices
 
@@ -17,11 +17,11 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(services: AppServices) -> ORJSONResponse:
+def readyz(services: AppServices) -> JSONResponse:
     """The database answers."""
     try:
         services.app.recorder.max_notification_id()  # type: ignore[attr-defined]
     except Exception as e:  # noqa: BLE001  (any failure means not ready)
-        return ORJSONResponse({"status": "unavailable", "database": str(e)}, status_code=503,
+        return JSONResponse({"status": "unavailable", "database": str(e)}, status_code=503,
                               headers={"Retry-After": "5"})
-    return ORJSONResponse({"status": "ready", "database": "ok"})
+    return JSONResponse({"status": "ready", "database": "ok"})
