@@ -1,4 +1,4 @@
-"""docker-compose.yml and the Dockerfile wire what a user relies on: the database, the API, the worker.
+"""docker-compose.yml and the Dockerfile wire what a user relies on: the database and the API.
 
 Nothing is started: the files are parsed, and every `claims ...` command is checked against the real
 argparse parser of the console script (``api.cli.build_parser``).
@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = ("api", "worker")
+# The projection worker (`claims project`) joins these with the read side.
+APP_SERVICES = ("api",)
 OFFICIAL_POSTGRES = {"postgres", "library/postgres", "docker.io/library/postgres", "docker.io/postgres"}
 
 
@@ -103,7 +104,7 @@ def _assert_is_a_claims_command(command: list[str], where: str) -> None:
 # --- the database -------------------------------------------------------------------------------
 
 
-def test_compose_declares_db_api_and_worker_services():
+def test_compose_declares_db_and_api_services():
     services = _compose().get("services") or {}
     missing = {"db", *APP_SERVICES} - set(services)
     assert not missing, f"docker-compose.yml lacks services: {sorted(missing)}"
@@ -150,11 +151,11 @@ def test_db_keeps_its_data_in_a_declared_named_volume():
         assert data_dir in targets, f"{image}: the data volume must be mounted at {data_dir}, not {targets}"
 
 
-# --- the API and the worker ---------------------------------------------------------------------
+# --- the API ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_api_and_worker_reach_db_with_its_credentials(name):
+def test_app_service_reaches_db_with_its_credentials(name):
     db_env = _environment(_service("db"))
     url = _environment(_service(name)).get("DATABASE_URL")
     assert url, f"{name} has no DATABASE_URL"
@@ -171,7 +172,7 @@ def test_api_and_worker_reach_db_with_its_credentials(name):
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_api_and_worker_wait_for_db_to_be_healthy(name):
+def test_app_service_waits_for_db_to_be_healthy(name):
     condition = _depends_on(_service(name)).get("db")
     assert condition is not None, f"{name} does not depend on db"
     assert condition.get("condition") == "service_healthy", f"{name} starts before db is healthy: {condition!r}"
@@ -205,11 +206,6 @@ def test_service_command_is_a_real_claims_subcommand(name):
     assert command, f"{name} has no command"
     if command[0] == "claims":
         _assert_is_a_claims_command(command, name)
-
-
-def test_worker_runs_the_projections_alone():
-    command = _command(_service("worker"))
-    assert command[:2] == ["claims", "project"], f"worker does not run `claims project`: {command!r}"
 
 
 # --- the image ----------------------------------------------------------------------------------
