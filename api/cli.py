@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -66,6 +67,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turned into SystemExit here, it lets
+    # the `finally` below leave the embedded server (which stops when its last user leaves).
+    signal.signal(signal.SIGTERM, _exit)
     services = bootstrap(settings)
     try:
         where = "embedded PostgreSQL under " + str(settings.home) if services.database.embedded else "DATABASE_URL"
@@ -74,6 +78,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     return 0
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _cli_meta() -> Meta:

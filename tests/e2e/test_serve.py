@@ -100,3 +100,13 @@ def test_serve_records_survives_restart_and_shares_its_database_with_load(server
     history = server.claims("history", claim_id, "--format", "json")
     assert history.returncode == 0, history.stderr
     assert '"type": "ClaimAsserted"' in history.stdout
+
+
+def test_stopping_serve_stops_the_embedded_server(server: Server) -> None:
+    pid_file = server.home / "pgdata" / "postmaster.pid"
+    assert pid_file.exists()
+    server.stop()
+    deadline = time.monotonic() + 20
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_file.exists(), "the embedded PostgreSQL outlived the last process using it"
