@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
     pool_max_overflow: int = Field(default=8, ge=0)
+    run_projections: bool = Field(default=True, description="`claims serve` runs the projections in-process")
 
     def eventsourcing_env(self, database_url: str) -> dict[str, str]:
         """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""

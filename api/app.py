@@ -11,7 +11,7 @@ from adapters.settings import Settings
 from api import errors
 from api.bootstrap import Services, bootstrap
 from api.middleware import RequestId
-from api.routers import claims, health, parties, topics
+from api.routers import claims, health, parties, positions, projections, topics
 
 DESCRIPTION = """
 Who said what, when, where it was reported, and how each party's position moves.
@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or bootstrap(settings)
+        if owned and settings.run_projections:
+            app.state.services.run_projections()
         try:
             yield
         finally:
@@ -45,6 +47,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     app.add_middleware(RequestId)
     errors.install(app)
-    for module in (parties, claims, topics, health):
+    for module in (parties, claims, topics, positions, projections, health):
         app.include_router(module.router)
     return app

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.database import Database
 from adapters.settings import Settings
 from domain.application import ClaimsApplication
+from projections.runner import Runner, views
+from projections.view import View
 
 
 @dataclass
@@ -16,10 +19,22 @@ class Services:
     settings: Settings
     database: Database
     app: ClaimsApplication
+    views: dict[str, View]
+    runner: Runner | None = field(default=None)
+
+    def run_projections(self, names: list[str] | None = None) -> Runner:
+        """Start the projection workers in this process."""
+        self.runner = Runner(self.app, names).start()
+        return self.runner
 
     def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
         self.app.close()
         self.database.stop()
+
+    def view(self, name: str) -> Any:
+        return self.views[name]
 
 
 def bootstrap(settings: Settings | None = None) -> Services:
@@ -29,7 +44,9 @@ def bootstrap(settings: Settings | None = None) -> Services:
     url = database.start()
     try:
         app = ClaimsApplication(env=settings.eventsourcing_env(url))
+        read_models = views(app)
     except BaseException:
         database.stop()
         raise
-    return Services(settings=settings, database=database, app=app)
+    app.suggest_parties = read_models["parties"].resolve  # type: ignore[method-assign]
+    return Services(settings=settings, database=database, app=app, views=read_models)

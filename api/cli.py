@@ -42,7 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("claim_id", type=uuid.UUID)
     history.add_argument("--format", choices=["table", "json"], default="table")
     history.set_defaults(run=_history)
+
+    project = commands.add_parser("project", help="run the projection workers alone (no API)")
+    project.set_defaults(run=_project)
+
+    positions = commands.add_parser("positions", help="the positions report")
+    positions.add_argument("--party")
+    positions.add_argument("--topic")
+    positions.add_argument("--as-of", type=_aware, help="system time: only what was recorded by then")
+    positions.add_argument("--at", type=_aware, help="valid time: only statements made by then")
+    positions.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
+    positions.set_defaults(run=_positions)
+
+    projections = commands.add_parser("projections", help="projection state and rebuilds")
+    actions = projections.add_subparsers(dest="action", required=True)
+    actions.add_parser("status", help="position, head, lag and state of each projection").set_defaults(run=_status)
+    rebuild = actions.add_parser("rebuild", help="rebuild projections from the first event, with a progress bar")
+    rebuild.add_argument("names", nargs="*")
+    rebuild.add_argument("--all", action="store_true")
+    rebuild.set_defaults(run=_rebuild)
     return parser
+
+
+def _aware(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError("needs a UTC offset, e.g. 2025-12-22T00:00:00Z")
+    return parsed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +97,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # the `finally` below leave the embedded server (which stops when its last user leaves).
     signal.signal(signal.SIGTERM, _exit)
     services = bootstrap(settings)
+    if settings.run_projections:
+        services.run_projections()
     try:
         where = "embedded PostgreSQL under " + str(settings.home) if services.database.embedded else "DATABASE_URL"
         err_console.print(f"claims: serving http://{settings.host}:{settings.port} (events in {where})")
@@ -78,6 +106,119 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     return 0
+
+
+def _project(args: argparse.Namespace, settings: Settings) -> int:
+    signal.signal(signal.SIGTERM, _exit)
+    services = bootstrap(settings)
+    try:
+        services.run_projections()
+        err_console.print("claims: running projections " + ", ".join(services.runner.workers))  # type: ignore[union-attr]
+        services.runner.stopping.wait()  # type: ignore[union-attr]
+    finally:
+        services.close()
+    return 0
+
+
+def _positions(args: argparse.Namespace, settings: Settings) -> int:
+    from api.routers.positions import REPORT_COLUMNS, markdown_table
+
+    services = bootstrap(settings)
+    try:
+        party = services.app.resolve_party(args.party, field="party").slug if args.party else None
+        rows = services.view("positions").positions(party=party, topic=args.topic, as_of=args.as_of, at=args.at)
+    finally:
+        services.close()
+    cells = [[str(row[c]) for c in REPORT_COLUMNS] for row in rows]
+    if args.format == "json":
+        import orjson
+
+        sys.stdout.write(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(cells)
+    elif args.format == "markdown":
+        sys.stdout.write(markdown_table(REPORT_COLUMNS, cells))
+    else:
+        table = Table(title="positions")
+        for column in ("party", "topic", "stance", "position", "speaker", "stated at", "claims"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["party"], row["topic"], row["stance"], row["position"], row["speaker"],
+                          row["stated_at"], str(row["claims"]))
+        console.print(table)
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.runner import Runner
+
+    services = bootstrap(settings)
+    try:
+        runner = Runner(services.app)
+        table = Table(title="projections")
+        for column in ("name", "position", "head", "lag", "lag (s)"):
+            table.add_column(column)
+        for name, view in runner.views.items():
+            position, head = view.position(), runner.head()
+            table.add_row(name, str(position), str(head), str(head - position), str(runner.lag_seconds(position)))
+    finally:
+        services.close()
+    console.print(table)
+    return 0
+
+
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from projections.runner import PROJECTIONS
+
+    names = list(PROJECTIONS) if args.all or not args.names else args.names
+    unknown = [n for n in names if n not in PROJECTIONS]
+    if unknown:
+        err_console.print(f"[red]error:[/red] no projection {', '.join(unknown)}; there are {', '.join(PROJECTIONS)}")
+        return 2
+    services = bootstrap(settings)
+    try:
+        runner = services.run_projections(names)
+        deadline = time.monotonic() + 10
+        while any(w.state in ("starting",) for w in runner.workers.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        busy = [n for n, w in runner.workers.items() if w.state == "standby"]
+        if busy:
+            err_console.print(f"[red]error:[/red] {', '.join(busy)} run in another process (`claims serve` or "
+                              "`claims project`); rebuild there with POST /v1/projections/NAME/rebuild")
+            return 1
+        for name in names:
+            runner.rebuild(name)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=err_console) as progress:
+            tasks = {n: progress.add_task(n, total=None, rate="") for n in names}
+            while True:
+                statuses = {s["name"]: s for s in runner.status()}
+                for name, task in tasks.items():
+                    s = statuses[name]
+                    if s["rebuild"]:
+                        r = s["rebuild"]
+                        progress.update(task, completed=r["events_done"], total=r["events_total"],
+                                        rate=f"{r['rate_per_second']:.0f} events/s")
+                    elif s["state"] == "live" and not runner.workers[name].rebuild_requested.is_set():
+                        progress.update(task, completed=s["position"], total=s["position"] or 1, rate="done")
+                failed = [n for n in names if statuses[n]["state"] == "stopped"]
+                done = all(statuses[n]["state"] == "live" and not runner.workers[n].rebuild_requested.is_set()
+                           for n in names)
+                if failed or done:
+                    break
+                time.sleep(0.2)
+    finally:
+        services.close()
+    for name in failed:
+        err_console.print(f"[red]failed:[/red] {name}: {statuses[name]['error']}")
+    return 1 if failed else 0
 
 
 def _exit(signum: int, frame: object) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from api.deps import App, CurrentMeta, IfMatch
+from api.consistency import caught_up
+from api.deps import App, AppServices, CurrentMeta, IfMatch
 from api.errors import ProblemException, validation_errors
 from api.routers import written
 from api.schemas.claims import (
@@ -24,13 +25,16 @@ from api.schemas.claims import (
     RetractionIn,
     SupersessionIn,
 )
-from api.schemas.common import source_or_none
+from api.schemas.common import StatedAt, source_or_none
 from domain.errors import BatchRejected
+from domain.party import SLUG_PATTERN
+from projections.claims import decode_cursor, stated_key
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
 MAX_BATCH = 10_000
 _claim_in = TypeAdapter(ClaimIn)
+StatedAtAdapter: TypeAdapter[str] = TypeAdapter(StatedAt)
 
 
 def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimOut:
@@ -110,6 +114,66 @@ def _batch_items(body: bytes, content_type: str) -> list[Any]:
     if len(items) > MAX_BATCH:
         raise ProblemException(413, f"a batch holds at most {MAX_BATCH} claims, not {len(items)}", kind="batch-too-large")
     return items
+
+
+class ClaimPage(BaseModel):
+    items: list[ClaimOut]
+    next_cursor: str | None
+
+
+def claim_from_view(doc: dict[str, Any]) -> ClaimOut:
+    """A claims-view document as the API shows a claim (position defaults to the text)."""
+    return ClaimOut.model_validate({**doc, "position": doc.get("position") or doc["text"]})
+
+
+@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties")])
+def list_claims(  # noqa: PLR0913
+    app: App,
+    services: AppServices,
+    speaker: Annotated[str | None, Query(description="spoken or co-signed by this party (id or alias)")] = None,
+    party: Annotated[str | None, Query(description="by this party or any party affiliated with or merged into it")] = None,
+    about: Annotated[str | None, Query(description="about this party")] = None,
+    topic: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    status: Annotated[Literal["active", "retracted", "superseded"] | None, Query()] = None,
+    kind: Annotated[Literal["statement", "denial", "report", "assessment"] | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=500, description="full text, German and English stemmed")] = None,
+    stated_from: Annotated[str | None, Query(description="stated on or after (date or date-time)")] = None,
+    stated_to: Annotated[str | None, Query(description="stated on or before (date or date-time)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ClaimPage:
+    """Claims, newest recorded first, filtered; follow next_cursor for the next page."""
+    view = services.view("claims")
+    try:
+        lower = stated_key(_stated(stated_from, "stated_from")) if stated_from else None
+        upper = _upper(_stated(stated_to, "stated_to")) if stated_to else None
+        if cursor is not None:
+            decode_cursor(cursor)
+    except ValueError as e:
+        field = "cursor" if "cursor" in str(e) else ("stated_from" if stated_from and "from" in str(e) else "stated_to")
+        raise ProblemException(422, str(e), kind="validation", errors=[{"field": field, "reason": str(e)}]) from None
+    members = services.view("parties").members(app.resolve_party(party, field="party").slug) if party else None
+    items, next_cursor = view.list(
+        speaker=app.resolve_party(speaker, field="speaker").slug if speaker else None,
+        party_members=members,
+        about=app.resolve_party(about, field="about").slug if about else None,
+        topic=topic, status=status, kind=kind, q=q,
+        stated_from=lower, stated_to=upper, limit=limit, cursor=cursor,
+    )
+    return ClaimPage(items=[claim_from_view(doc) for doc in items], next_cursor=next_cursor)
+
+
+def _stated(value: str, name: str) -> str:
+    try:
+        return StatedAtAdapter.validate_python(value)
+    except ValidationError as e:
+        raise ValueError(f"{name}: {validation_errors(list(e.errors()))[0]['reason']}") from None
+
+
+def _upper(value: str) -> datetime:
+    """The last instant a stated_to bound admits: the end of the day for a date alone."""
+    key = stated_key(value)
+    return key + timedelta(days=1) - timedelta(microseconds=1) if len(value) == 10 else key
 
 
 @router.get("/{claim_id}", response_model=ClaimOut)

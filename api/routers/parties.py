@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from datetime import datetime
+from typing import Annotated
 
-from api.deps import App, CurrentMeta
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
+
+from api.consistency import caught_up
+from api.deps import App, AppServices, CurrentMeta
 from api.routers import written
 from api.schemas.common import Slug
-from api.schemas.parties import AliasIn, MergeIn, PartyIn, PartyOut, PartyUpdateIn
+from api.schemas.parties import AliasIn, MergeIn, PartyIn, PartyKind, PartyOut, PartyUpdateIn
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"])
 
@@ -18,6 +23,54 @@ def register_party(body: PartyIn, app: App, meta: CurrentMeta, response: Respons
     saved = app.register_party(body.id, body.name, body.kind, body.affiliation, body.aliases, meta)
     written(response, saved.position, location=f"/v1/parties/{body.id}")
     return PartyOut.of(saved.value)
+
+
+class Candidate(BaseModel):
+    party: str
+    name: str | None
+    matched: str
+    score: float
+    merged_into: str | None
+
+
+class Candidates(BaseModel):
+    name: str
+    candidates: list[Candidate]
+
+
+class PartyListItem(BaseModel):
+    id: str
+    name: str
+    kind: str
+    affiliation: str | None
+    aliases: list[str]
+    merged_into: str | None
+    claims: int
+    version: int
+    recorded_at: datetime
+    updated_at: datetime
+
+
+class PartyList(BaseModel):
+    items: list[PartyListItem]
+
+
+@router.get("", response_model=PartyList, dependencies=[caught_up("parties", "claims")])
+def list_parties(
+    services: AppServices,
+    kind: Annotated[PartyKind | None, Query()] = None,
+    merged: Annotated[bool, Query(description="include parties merged into others")] = True,
+) -> PartyList:
+    """Every party, with its aliases, what it was merged into, and how many claims it spoke or co-signed."""
+    counts = services.view("claims").count_by_speaker()
+    docs = services.view("parties").list(kind=kind, include_merged=merged)
+    return PartyList(items=[PartyListItem.model_validate({**d, "claims": counts.get(d["id"], 0)}) for d in docs])
+
+
+@router.get("/resolve", response_model=Candidates, dependencies=[caught_up("parties")])
+def resolve(services: AppServices, name: Annotated[str, Query(min_length=1, max_length=300)]) -> Candidates:
+    """Who a name may be: candidates with scores, best first, spelling and transliteration variants found."""
+    return Candidates(name=name, candidates=services.view("parties").resolve(name))
 
 
 @router.get("/{party_id}", response_model=PartyOut)

@@ -1,0 +1,226 @@
+"""The positions read model, bitemporal: each claim's and each party's states as intervals of system time.
+
+A party's position on a topic comes from the latest (by stated_at, then by recording)
+active claim on that topic whose speaker or co-speaker is the party, or a party affiliated
+with it through any chain; a merged party's claims count for the party it was merged into.
+``as_of`` (system time) picks the intervals recorded by then; ``at`` (valid time) keeps the
+statements made by then. Both are answered from the stored intervals, never by replaying events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from domain.claim import Claim
+from domain.party import Party
+from projections.claims import stated_key
+from projections.view import BatchProjection, View
+
+_CLAIM_COLUMNS = (
+    "claim", "opened", "seq", "topic", "speakers", "speaker", "stance", "raw_position", "text",
+    "stated_at", "stated_key", "active", "sys_from", "sys_to",
+)
+_PARTY_COLUMNS = ("party", "stream", "opened", "affiliation", "merged_into", "sys_from", "sys_to")
+
+# The party graph and the claims as recorded at %(as_of)s, attributed to every party they count for.
+_ATTRIBUTED = """
+WITH RECURSIVE
+parties AS (
+    SELECT party, affiliation, merged_into FROM {party}
+    WHERE sys_from <= %(as_of)s AND (sys_to IS NULL OR sys_to > %(as_of)s)),
+canon(party, survivor) AS (
+    SELECT party, party FROM parties WHERE merged_into IS NULL
+    UNION
+    SELECT p.party, c.survivor FROM parties p JOIN canon c ON p.merged_into = c.party),
+anc(member, ancestor) AS (
+    SELECT party, survivor FROM canon
+    UNION
+    SELECT a.member, c.survivor FROM anc a
+    JOIN parties p ON p.party = a.ancestor JOIN canon c ON c.party = p.affiliation),
+claims AS (
+    SELECT * FROM {claim}
+    WHERE active AND sys_from <= %(as_of)s AND (sys_to IS NULL OR sys_to > %(as_of)s)
+      AND stated_key <= %(at)s AND (%(topic)s::text IS NULL OR topic = %(topic)s)),
+attributed AS (
+    SELECT DISTINCT a.ancestor AS party, c.claim, c.topic, c.stance, coalesce(c.raw_position, c.text) AS position,
+           c.speaker, c.stated_at, c.stated_key, c.seq, c.sys_from
+    FROM claims c CROSS JOIN LATERAL jsonb_array_elements_text(c.speakers) AS s(member)
+    JOIN anc a ON a.member = s.member
+    WHERE %(party)s::text IS NULL OR a.ancestor = %(party)s)
+"""
+
+
+class PositionsView(View):
+    name = "positions"
+    tables = {
+        "claim": [
+            "CREATE TABLE IF NOT EXISTS {t} ("
+            " claim uuid NOT NULL, opened bigint NOT NULL, seq bigint NOT NULL, topic text NOT NULL,"
+            " speakers jsonb NOT NULL, speaker text NOT NULL, stance text NOT NULL, raw_position text, text text NOT NULL,"
+            " stated_at text NOT NULL, stated_key timestamptz NOT NULL, active boolean NOT NULL,"
+            " sys_from timestamptz NOT NULL, sys_to timestamptz, PRIMARY KEY (claim, opened))",
+            "CREATE INDEX IF NOT EXISTS {i}_open ON {t} (topic, stated_key) WHERE sys_to IS NULL",
+            "CREATE INDEX IF NOT EXISTS {i}_open_claim ON {t} (claim) WHERE sys_to IS NULL",
+            "CREATE INDEX IF NOT EXISTS {i}_time ON {t} (topic, sys_from)",
+        ],
+        "party": [
+            "CREATE TABLE IF NOT EXISTS {t} ("
+            " party text NOT NULL, stream uuid NOT NULL, opened bigint NOT NULL, affiliation text, merged_into text,"
+            " sys_from timestamptz NOT NULL, sys_to timestamptz, PRIMARY KEY (party, opened))",
+            "CREATE INDEX IF NOT EXISTS {i}_open ON {t} (stream) WHERE sys_to IS NULL",
+        ],
+    }
+
+    def positions(
+        self, *, party: str | None = None, topic: str | None = None,
+        as_of: datetime | None = None, at: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each party's position on each topic (or the ones asked for)."""
+        query = self.q(
+            _ATTRIBUTED
+            + "SELECT DISTINCT ON (party, topic) party, topic, stance, position, claim, speaker, stated_at,"
+            " count(*) OVER (PARTITION BY party, topic) AS claims, sys_from AS updated_at"
+            " FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC"
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            return list(curs.execute(query, _params(party, topic, as_of, at)).fetchall())
+
+    def history(
+        self, *, party: str, topic: str, as_of: datetime | None = None, at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every change of a party's position on a topic, in stated_at order, shifts of stance marked."""
+        query = self.q(
+            _ATTRIBUTED
+            + "SELECT party, topic, stance, position, claim, speaker, stated_at, sys_from AS recorded_at,"
+            " coalesce(stance <> lag(stance) OVER w, false) AS shift, lag(stance) OVER w AS previous_stance"
+            " FROM attributed WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq"
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            return list(curs.execute(query, _params(party, topic, as_of, at)).fetchall())
+
+
+def _params(party: str | None, topic: str | None, as_of: datetime | None, at: datetime | None) -> dict[str, Any]:
+    return {
+        "party": party,
+        "topic": topic,
+        "as_of": as_of if as_of is not None else "infinity",
+        "at": at if at is not None else "infinity",
+    }
+
+
+class PositionsProjection(BatchProjection[PositionsView]):
+    """Closes the open interval of each claim or party an event changes, and opens the next."""
+
+    name = "positions"
+
+    def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
+        self._open_claims: dict[UUID, dict[str, Any]] = {}
+        self._open_parties: dict[UUID, dict[str, Any]] = {}
+        self._closed: dict[str, list[tuple[Any, ...]]] = {"claim": [], "party": []}
+        self._new: dict[str, list[dict[str, Any]]] = {"claim": [], "party": []}
+        self._load_open(curs, events)
+        for seq, event in events:
+            self.apply(event, seq)
+        self._write(curs)
+
+    def _load_open(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
+        claims = list({e.originator_id for _, e in events if isinstance(e, Claim.Event)})
+        parties = list({e.originator_id for _, e in events if isinstance(e, Party.Event)})
+        if claims:
+            query = self.view.q("SELECT * FROM {claim} WHERE claim = ANY(%s) AND sys_to IS NULL")
+            self._open_claims = {row["claim"]: dict(row) for row in curs.execute(query, (claims,)).fetchall()}
+        if parties:
+            query = self.view.q("SELECT * FROM {party} WHERE stream = ANY(%s) AND sys_to IS NULL")
+            self._open_parties = {row["stream"]: dict(row) for row in curs.execute(query, (parties,)).fetchall()}
+
+    def _next(self, kind: str, opened: dict[UUID, dict[str, Any]], event: Any, seq: int, **changes: Any) -> None:
+        """Close the open interval of the event's stream at the event's time; open one with ``changes``."""
+        at = event.meta["recorded_at"]
+        current = opened.get(event.originator_id)
+        if current is None:
+            return
+        current["sys_to"] = at
+        if current.get("_new") is None:
+            key = current["claim"] if kind == "claim" else current["party"]
+            self._closed[kind].append((at, key, current["opened"]))
+        row = {**current, **changes, "opened": seq, "sys_from": at, "sys_to": None, "_new": True}
+        opened[event.originator_id] = row
+        self._new[kind].append(row)
+
+    @singledispatchmethod
+    def apply(self, event: Any, seq: int) -> None:
+        """Events that move no position (corroborations, disputes, aliases, names, topics)."""
+
+    @apply.register(Claim.ClaimAsserted)
+    def _(self, event: Any, seq: int) -> None:
+        row = {
+            "claim": event.originator_id, "opened": seq, "seq": seq, "topic": event.topic,
+            "speakers": [event.speaker, *event.co_speakers], "speaker": event.speaker, "stance": event.stance,
+            "raw_position": event.position, "text": event.text, "stated_at": event.stated_at,
+            "stated_key": stated_key(event.stated_at), "active": True,
+            "sys_from": event.meta["recorded_at"], "sys_to": None, "_new": True,
+        }
+        self._open_claims[event.originator_id] = row
+        self._new["claim"].append(row)
+
+    @apply.register(Claim.ClaimCorrected)
+    def _(self, event: Any, seq: int) -> None:
+        current = self._open_claims.get(event.originator_id)
+        if current is None:
+            return
+        changes = dict(event.changes)
+        moved = {k: v for k, v in changes.items() if k in ("topic", "stance", "text", "stated_at", "speaker")}
+        if "position" in changes:
+            moved["raw_position"] = changes["position"]
+        if "stated_at" in changes:
+            moved["stated_key"] = stated_key(changes["stated_at"])
+        if "speaker" in changes or "co_speakers" in changes:
+            speaker = changes.get("speaker", current["speaker"])
+            co = changes.get("co_speakers", current["speakers"][1:])
+            moved["speakers"] = [speaker, *co]
+        if moved:
+            self._next("claim", self._open_claims, event, seq, **moved)
+
+    @apply.register(Claim.ClaimRetracted)
+    @apply.register(Claim.ClaimSuperseded)
+    def _(self, event: Any, seq: int) -> None:
+        self._next("claim", self._open_claims, event, seq, active=False)
+
+    @apply.register(Party.PartyRegistered)
+    def _(self, event: Any, seq: int) -> None:
+        row = {"party": event.slug, "stream": event.originator_id, "opened": seq, "affiliation": event.affiliation,
+               "merged_into": None, "sys_from": event.meta["recorded_at"], "sys_to": None, "_new": True}
+        self._open_parties[event.originator_id] = row
+        self._new["party"].append(row)
+
+    @apply.register(Party.PartyUpdated)
+    def _(self, event: Any, seq: int) -> None:
+        if "affiliation" in event.changes:
+            self._next("party", self._open_parties, event, seq, affiliation=event.changes["affiliation"])
+
+    @apply.register(Party.PartyMerged)
+    def _(self, event: Any, seq: int) -> None:
+        self._next("party", self._open_parties, event, seq, merged_into=event.into)
+
+    def _write(self, curs: Cursor[Any]) -> None:
+        view = self.view
+        if self._closed["claim"]:
+            curs.executemany(view.q("UPDATE {claim} SET sys_to = %s WHERE claim = %s AND opened = %s"),
+                             self._closed["claim"])
+        if self._closed["party"]:
+            curs.executemany(view.q("UPDATE {party} SET sys_to = %s WHERE party = %s AND opened = %s"),
+                             self._closed["party"])
+        for kind, columns in (("claim", _CLAIM_COLUMNS), ("party", _PARTY_COLUMNS)):
+            rows = self._new[kind]
+            if not rows:
+                continue
+            with curs.copy(view.q(f"COPY {{{kind}}} ({', '.join(columns)}) FROM STDIN")) as copy:
+                for row in rows:
+                    copy.write_row([Jsonb(row[c]) if c == "speakers" else row[c] for c in columns])

@@ -1,0 +1,319 @@
+"""Runs the projections: live from the event log, one worker thread per projection.
+
+Each worker reads the log in batches after its view's tracked position and applies a batch
+in one transaction (view rows and tracking together). When it has caught up it sleeps until
+the store's NOTIFY (or a second) says there may be more. Two runners on one database never
+both apply the same projection: a worker applies only while it holds that projection's
+PostgreSQL advisory lock; the other waits as a standby and takes over when the lock frees
+(when the holder's connection ends, however it ends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Tracking
+from psycopg.sql import SQL, Identifier
+
+from domain.application import ClaimsApplication
+from projections.claims import ClaimsProjection, ClaimsView
+from projections.parties import PartiesProjection, PartiesView
+from projections.positions import PositionsProjection, PositionsView
+from projections.topics import TopicsProjection, TopicsView
+from projections.view import APPLICATION, NEXT, BatchProjection, View
+
+log = logging.getLogger(__name__)
+
+# name -> (view class, projection class)
+PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
+    "claims": (ClaimsView, ClaimsProjection),
+    "parties": (PartiesView, PartiesProjection),
+    "topics": (TopicsView, TopicsProjection),
+    "positions": (PositionsView, PositionsProjection),
+}
+DATABASE_DOWN = (psycopg.OperationalError, OperationalError, InterfaceError)
+LIVE_BATCH = 1_000
+REBUILD_BATCH = 5_000
+
+
+def views(app: ClaimsApplication) -> dict[str, View]:
+    """Every projection's live view, on the application's connection pool (tables created if need be)."""
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    made = {}
+    for name, (view_class, _) in PROJECTIONS.items():
+        view = view_class(datastore)
+        view.create_table()
+        made[name] = view
+    return made
+
+
+@dataclass
+class Progress:
+    """A rebuild's progress."""
+
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_dict(self) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.done / elapsed
+        remaining = max(self.total - self.done, 0)
+        return {
+            "events_done": self.done,
+            "events_total": self.total,
+            "rate_per_second": round(rate, 1),
+            "eta_seconds": round(remaining / rate, 1) if rate > 0 else None,
+        }
+
+
+class Worker:
+    """Applies one projection, live; rebuilds it on request."""
+
+    def __init__(self, runner: Runner, name: str) -> None:
+        self.runner = runner
+        self.name = name
+        self.view_class, self.projection_class = PROJECTIONS[name]
+        self.view: View = runner.views[name]
+        self.projection = self.projection_class(self.view)
+        self.state = "starting"
+        self.error: dict[str, Any] | None = None
+        self.progress: Progress | None = None
+        self.rebuild_requested = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"projection-{name}", daemon=True)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self.runner.stopping.is_set():
+            try:
+                with self.runner.lock_connection(self.name) as lock:
+                    if not lock.held:
+                        self.state = "standby"
+                        self.runner.stopping.wait(1.0)
+                        continue
+                    self._follow(lock)
+            except DATABASE_DOWN as e:
+                log.warning("projection %s: database unavailable (%s); retrying", self.name, e)
+                self.state = "waiting for database"
+                self.runner.stopping.wait(1.0)
+
+    def _follow(self, lock: _AdvisoryLock) -> None:
+        """Apply batches while this worker holds the lock, until stopped."""
+        if self.state != "stopped":
+            self.state = "live"
+        while not self.runner.stopping.is_set():
+            if self.rebuild_requested.is_set():
+                self._rebuild()
+                continue
+            if self.state == "stopped":
+                self.runner.stopping.wait(1.0)
+                lock.check()
+                continue
+            try:
+                applied = self._step(self.projection, LIVE_BATCH)
+            except _Stopped:
+                continue
+            if not applied:
+                self.runner.wait_for_news(1.0)
+                lock.check()
+
+    def _step(self, projection: BatchProjection[Any], limit: int) -> int:
+        """Apply the next batch to ``projection``; answer how many events it had (0: caught up)."""
+        position = projection.view.position()
+        notifications = self.runner.app.recorder.select_notifications(start=position + 1, limit=limit)
+        if not notifications:
+            return 0
+        mapper = self.runner.app.mapper
+        events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
+        try:
+            projection.process_batch(events, Tracking(APPLICATION, notifications[-1].id))
+        except DATABASE_DOWN:
+            raise
+        except IntegrityError:
+            return len(events)  # another worker recorded these first (its tracking row is ahead)
+        except Exception:  # noqa: BLE001  (find the event, keep what came before it)
+            self._apply_one_by_one(projection, events)
+        return len(events)
+
+    def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]]) -> None:
+        for position, event in events:
+            try:
+                projection.process_batch([(position, event)], Tracking(APPLICATION, position))
+            except psycopg.OperationalError:
+                raise
+            except Exception as e:  # noqa: BLE001  (reported in the status, the other projections go on)
+                log.exception("projection %s stopped at event %s", self.name, position)
+                self.state = "stopped"
+                self.error = {
+                    "position": position,
+                    "event": type(event).__name__,
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(limit=5),
+                }
+                raise _Stopped from None
+
+    # -- rebuilds ---------------------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """Build the view anew into other tables from the first event, then swap them in at once."""
+        self.state = "rebuilding"
+        self.error = None
+        self.progress = Progress(total=self.runner.head())
+        self.rebuild_requested.clear()
+        target = self.view_class(self.view.datastore, suffix=NEXT)
+        target.drop()
+        target.create_table()
+        projection = self.projection_class(target)
+        while not self.runner.stopping.is_set():
+            try:
+                done = self._step(projection, REBUILD_BATCH)
+            except _Stopped:
+                self.progress = None
+                return  # the live view stays as it was; the status says which event failed
+            if not done:
+                break
+            self.progress.done = target.position()
+            self.progress.total = max(self.progress.total, self.runner.head())
+        if self.runner.stopping.is_set():
+            return
+        target.replace(self.view)
+        self.projection = self.projection_class(self.view)  # the live tables now hold the rebuilt rows
+        self.progress = None
+        self.state = "live"
+        log.info("projection %s rebuilt", self.name)
+
+    def status(self) -> dict[str, Any]:
+        position = self.view.position()
+        head = self.runner.head()
+        status: dict[str, Any] = {
+            "name": self.name,
+            "state": self.state,
+            "position": position,
+            "head": head,
+            "lag": max(head - position, 0),
+            "lag_seconds": self.runner.lag_seconds(position),
+            "error": self.error,
+            "rebuild": self.progress.as_dict() if self.progress else None,
+        }
+        return status
+
+
+class _Stopped(Exception):
+    """A projection stopped on an event it could not apply."""
+
+
+class Runner:
+    """All projections of one process, with the LISTEN connection that wakes them."""
+
+    def __init__(self, app: ClaimsApplication, names: list[str] | None = None) -> None:
+        self.app = app
+        self.views = views(app)
+        self.stopping = threading.Event()
+        self._news = threading.Condition()
+        self.workers = {name: Worker(self, name) for name in (names or list(PROJECTIONS))}
+        self._listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
+        datastore = app.recorder.datastore  # type: ignore[attr-defined]
+        self._conninfo = datastore.pool.conninfo
+        self._connect_kwargs = {k: v for k, v in datastore.pool.kwargs.items() if k != "row_factory"}
+        self._schema = datastore.schema
+
+    def start(self) -> Runner:
+        self._listener.start()
+        for worker in self.workers.values():
+            worker.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self._news:
+            self._news.notify_all()
+        for worker in self.workers.values():
+            if worker.thread.is_alive():
+                worker.thread.join(timeout=10)
+        if self._listener.is_alive():
+            self._listener.join(timeout=5)
+
+    def rebuild(self, name: str) -> None:
+        """Ask a projection's worker to rebuild it (it does so between batches)."""
+        self.workers[name].rebuild_requested.set()
+        self.workers[name].error = None
+        if self.workers[name].state == "stopped":
+            self.workers[name].state = "live"
+        self._wake()
+
+    def status(self) -> list[dict[str, Any]]:
+        return [worker.status() for worker in self.workers.values()]
+
+    # -- shared plumbing ------------------------------------------------------------------
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
+
+    def lock_connection(self, name: str) -> Any:
+        return _AdvisoryLock(self, name)
+
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def lag_seconds(self, position: int) -> float:
+        """How long the oldest event this position has not processed has been waiting."""
+        notifications = self.app.recorder.select_notifications(start=position + 1, limit=1)
+        if not notifications:
+            return 0.0
+        event = self.app.mapper.to_domain_event(notifications[0])
+        return round(max(time.time() - event.timestamp.timestamp(), 0.0), 3)
+
+    def wait_for_news(self, timeout: float) -> None:
+        with self._news:
+            self._news.wait(timeout)
+
+    def _wake(self) -> None:
+        with self._news:
+            self._news.notify_all()
+
+    def _listen(self) -> None:
+        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+        while not self.stopping.is_set():
+            try:
+                with self.connect() as conn:
+                    conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                    while not self.stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake()
+            except psycopg.OperationalError:
+                self.stopping.wait(1.0)
+
+
+class _AdvisoryLock:
+    """A connection holding one projection's advisory lock for as long as it is open."""
+
+    def __init__(self, runner: Runner, name: str) -> None:
+        digest = hashlib.sha256(f"claims-projection:{runner._schema}:{name}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.runner = runner
+        self.conn: psycopg.Connection[Any] | None = None
+
+        self.held = False
+
+    def __enter__(self) -> _AdvisoryLock:
+        self.conn = self.runner.connect()
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        self.held = bool(row and row[0])
+        return self
+
+    def check(self) -> None:
+        """Raise OperationalError if the session holding the lock has gone (and the lock with it)."""
+        assert self.conn is not None
+        self.conn.execute("SELECT 1")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()  # ends the session, which frees the lock

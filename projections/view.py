@@ -1,0 +1,114 @@
+"""What every read model shares: its tables, its tracking row, and batched, transactional updates."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from psycopg import Cursor
+from psycopg.sql import SQL, Composed, Identifier
+
+APPLICATION = "claims"  # the tracked application's name (tracking rows are keyed by it)
+NEXT = "_next"  # suffix of the tables a rebuild writes before they replace the live ones
+
+
+class View(PostgresTrackingRecorder):
+    """A read model: some tables, and a tracking row saying which event it has processed up to.
+
+    Subclasses list their ``tables`` (logical name -> DDL with ``{t}`` for the table and
+    ``{i}`` for an index name prefix) and write rows only inside ``batch()``, so that rows
+    and the tracking position commit together: a crash never skips or repeats an event.
+    A view built with ``suffix=NEXT`` writes to a second set of tables (a rebuild).
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[dict[str, list[str]]]
+
+    def __init__(self, datastore: PostgresDatastore, *, suffix: str = "") -> None:
+        self.suffix = suffix
+        super().__init__(datastore, tracking_table_name=f"{self.name}{suffix}_tracking")
+        for logical, statements in self.tables.items():
+            for statement in statements:
+                self.sql_create_statements.append(
+                    SQL(statement).format(t=self.t(logical), i=SQL(f"{self.name}_{logical}{suffix}"))
+                )
+
+    def table_name(self, logical: str) -> str:
+        return f"{self.name}_{logical}{self.suffix}"
+
+    def t(self, logical: str) -> Identifier:
+        """The schema-qualified identifier of one of this view's tables."""
+        return Identifier(self.datastore.schema, self.table_name(logical))
+
+    def q(self, template: str, **extra: Any) -> Composed:
+        """A statement with ``{table}`` placeholders for this view's tables."""
+        return SQL(template).format(**{name: self.t(name) for name in self.tables}, **extra)
+
+    def all_table_names(self) -> list[str]:
+        return [*(self.table_name(logical) for logical in self.tables), self.tracking_table_name]
+
+    @contextmanager
+    def batch(self, tracking: Tracking) -> Iterator[Cursor[Any]]:
+        """A transaction in which to write rows; it records ``tracking`` before it commits."""
+        with self.datastore.transaction(commit=True) as curs:
+            yield curs
+            self._insert_tracking(curs, tracking)
+
+    def position(self) -> int:
+        """The position of the last event this view has processed (0: none)."""
+        return self.max_tracking_id(APPLICATION) or 0
+
+    def drop(self) -> None:
+        """Drop this view's tables (a rebuild starts from empty ones)."""
+        with self.datastore.transaction(commit=True) as curs:
+            for name in self.all_table_names():
+                curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(Identifier(self.datastore.schema, name)))
+
+    def replace(self, live: View) -> None:
+        """Atomically put this (rebuilt) view's tables in place of ``live``'s."""
+        schema = self.datastore.schema
+        with self.datastore.transaction(commit=True) as curs:
+            for mine, theirs in zip(self.all_table_names(), live.all_table_names(), strict=True):
+                curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(Identifier(schema, theirs)))
+                curs.execute(SQL("ALTER TABLE {} RENAME TO {}").format(Identifier(schema, mine), Identifier(theirs)))
+                indexes = curs.execute(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s", (schema, theirs)
+                ).fetchall()
+                for row in indexes:
+                    index = row["indexname"]
+                    if self.suffix in index:
+                        curs.execute(
+                            SQL("ALTER INDEX {} RENAME TO {}").format(
+                                Identifier(schema, index), Identifier(index.replace(self.suffix, "", 1))
+                            )
+                        )
+
+
+TView = TypeVar("TView", bound=View)
+
+
+class BatchProjection(Projection[TView], Generic[TView]):
+    """A projection applied a batch of events at a time, in one transaction per batch."""
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
+        """The library's one-event interface (for its ProjectionRunner): a batch of one."""
+        self.process_batch([(tracking.notification_id, domain_event)], tracking)
+
+    def process_batch(self, events: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
+        """Apply ``events`` ((log position, event) pairs, in log order) and record ``tracking``, atomically."""
+        with self.view.batch(tracking) as curs:
+            self.apply_batch(curs, events)
+
+    @abstractmethod
+    def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
+        """Write what ``events`` change to the view's tables."""
+
+
+def event_type(event: Any) -> str:
+    """"ClaimAsserted" for a Claim.ClaimAsserted event."""
+    return type(event).__name__
