@@ -154,27 +154,31 @@ def _positions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.runner import Runner
+    from projections.runner import status
 
     services = bootstrap(settings)
     try:
-        runner = Runner(services.app)
-        table = Table(title="projections")
-        for column in ("name", "position", "head", "lag", "lag (s)"):
-            table.add_column(column)
-        for name, view in runner.views.items():
-            position, head = view.position(), runner.head()
-            table.add_row(name, str(position), str(head), str(head - position), str(runner.lag_seconds(position)))
+        rows = status(services.app, services.views)
     finally:
         services.close()
+    table = Table(title="projections")
+    for column in ("name", "state", "position", "head", "lag", "lag (s)", "rebuild", "error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        rebuild = row["rebuild"] and f"{row['rebuild']['events_done']}/{row['rebuild']['events_total']}"
+        error = row["error"] and f"event {row['error']['position']}: {row['error']['error']}"
+        table.add_row(row["name"], row["state"], str(row["position"]), str(row["head"]), str(row["lag"]),
+                      str(row["lag_seconds"]), rebuild or "", error or "")
     console.print(table)
     return 0
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask for rebuilds, run them here unless another process runs those projections, show progress."""
     import time
 
-    from projections.runner import PROJECTIONS
+    from projections.control import Control
+    from projections.runner import PROJECTIONS, status
 
     names = list(PROJECTIONS) if args.all or not args.names else args.names
     unknown = [n for n in names if n not in PROJECTIONS]
@@ -183,41 +187,31 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     services = bootstrap(settings)
     try:
-        runner = services.run_projections(names)
-        deadline = time.monotonic() + 10
-        while any(w.state in ("starting",) for w in runner.workers.values()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        busy = [n for n, w in runner.workers.items() if w.state == "standby"]
-        if busy:
-            err_console.print(f"[red]error:[/red] {', '.join(busy)} run in another process (`claims serve` or "
-                              "`claims project`); rebuild there with POST /v1/projections/NAME/rebuild")
-            return 1
+        control = Control(services.app.recorder.datastore)  # type: ignore[attr-defined]
         for name in names:
-            runner.rebuild(name)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TimeRemainingColumn())
+            control.request_rebuild(name)
+        services.run_projections(names)  # standby where another process holds a projection: it rebuilds there
+        columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[note]}"), TimeRemainingColumn())
         with Progress(*columns, console=err_console) as progress:
-            tasks = {n: progress.add_task(n, total=None, rate="") for n in names}
+            tasks = {n: progress.add_task(n, total=None, note="waiting") for n in names}
             while True:
-                statuses = {s["name"]: s for s in runner.status()}
-                for name, task in tasks.items():
-                    s = statuses[name]
-                    if s["rebuild"]:
-                        r = s["rebuild"]
-                        progress.update(task, completed=r["events_done"], total=r["events_total"],
-                                        rate=f"{r['rate_per_second']:.0f} events/s")
-                    elif s["state"] == "live" and not runner.workers[name].rebuild_requested.is_set():
-                        progress.update(task, completed=s["position"], total=s["position"] or 1, rate="done")
-                failed = [n for n in names if statuses[n]["state"] == "stopped"]
-                done = all(statuses[n]["state"] == "live" and not runner.workers[n].rebuild_requested.is_set()
-                           for n in names)
-                if failed or done:
+                rows = {row["name"]: row for row in status(services.app, services.views) if row["name"] in names}
+                for name, row in rows.items():
+                    if row["rebuild"]:
+                        r = row["rebuild"]
+                        progress.update(tasks[name], completed=r["events_done"], total=r["events_total"],
+                                        note=f"{r['rate_per_second']:,.0f} events/s")
+                    elif row["state"] == "live" and not row["rebuild_requested"]:
+                        progress.update(tasks[name], completed=row["position"], total=row["position"], note="done")
+                failed = [n for n, row in rows.items() if row["state"] == "stopped"]
+                if failed or all(row["state"] == "live" and not row["rebuild_requested"] for row in rows.values()):
                     break
                 time.sleep(0.2)
     finally:
         services.close()
     for name in failed:
-        err_console.print(f"[red]failed:[/red] {name}: {statuses[name]['error']}")
+        err_console.print(f"[red]failed:[/red] {name}: {rows[name]['error']}")
     return 1 if failed else 0
 
 

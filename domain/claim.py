@@ -41,7 +41,39 @@ CORRECTABLE = (
 class Claim(Recorded):
     """A statement and what happened to it since: corrections, corroborations, disputes, its end."""
 
-    @event("ClaimAsserted")
+    class ClaimAsserted(Recorded.Created):
+        """A claim was recorded. Declared (not derived from ``__init__``) to carry a class version.
+
+        The library uses a class declared under the event's name as it is: it does not add
+        fields from ``__init__``'s signature, so they are listed here and must match it.
+        Version 1 (stored before claims had facts) has no ``facts``; ``upcast_v1_v2`` fills it
+        in when such an event is read. A stored event without ``class_version`` counts as
+        version 1, and that includes every event stored before versions were declared, most of
+        which already have facts: the upcast only adds what is missing, never overwrites.
+        """
+
+        class_version = 2
+
+        speaker: str
+        co_speakers: list[str]
+        topic: str
+        text: str
+        language: str
+        verbatim: bool
+        stance: str
+        position: str | None
+        kind: str
+        stated_at: str
+        source: dict[str, Any]
+        about: str | None
+        facts: dict[str, Any]
+        meta: dict[str, str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("facts", {})
+
+    @event(ClaimAsserted)
     def __init__(  # noqa: PLR0913
         self,
         id: UUID,  # noqa: A002  (chosen by the application, or by the client)

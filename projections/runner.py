@@ -1,11 +1,12 @@
 """Runs the projections: live from the event log, one worker thread per projection.
 
 Each worker reads the log in batches after its view's tracked position and applies a batch
-in one transaction (view rows and tracking together). When it has caught up it sleeps until
-the store's NOTIFY (or a second) says there may be more. Two runners on one database never
-both apply the same projection: a worker applies only while it holds that projection's
-PostgreSQL advisory lock; the other waits as a standby and takes over when the lock frees
-(when the holder's connection ends, however it ends).
+in one transaction (view rows and tracking together). Caught up, it sleeps until the store's
+NOTIFY (or a second) says there may be more. Two processes on one database never both apply
+a projection: a worker applies only while it holds that projection's PostgreSQL advisory
+lock; another waits as a standby and takes over when the lock frees (the holder's session
+ends, however it ends). Even without the lock, the tracking row refuses to go backwards, so
+no event is ever applied twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,6 +24,7 @@ from psycopg.sql import SQL, Identifier
 
 from domain.application import ClaimsApplication
 from projections.claims import ClaimsProjection, ClaimsView
+from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
 from projections.positions import PositionsProjection, PositionsView
 from projections.topics import TopicsProjection, TopicsView
@@ -46,36 +47,47 @@ REBUILD_BATCH = 5_000
 def views(app: ClaimsApplication) -> dict[str, View]:
     """Every projection's live view, on the application's connection pool (tables created if need be)."""
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    Control(datastore).create_table()
     made = {}
     for name, (view_class, _) in PROJECTIONS.items():
-        view = view_class(datastore)
-        view.create_table()
-        made[name] = view
+        made[name] = view_class(datastore)
+        made[name].create_table()
     return made
 
 
-@dataclass
-class Progress:
-    """A rebuild's progress."""
+def status(app: ClaimsApplication, read_models: dict[str, View]) -> list[dict[str, Any]]:
+    """Each projection's position, the log's head, its lag (events and seconds), state and rebuild progress."""
+    head = app.recorder.max_notification_id() or 0
+    control = Control(app.recorder.datastore).rows()  # type: ignore[attr-defined]
+    items = []
+    for name, view in read_models.items():
+        position = view.position()
+        row = control.get(name, {})
+        items.append({
+            "name": name,
+            "state": row.get("state") or "not running",
+            "position": position,
+            "head": head,
+            "lag": max(head - position, 0),
+            "lag_seconds": lag_seconds(app, position),
+            "error": row.get("error"),
+            "rebuild": row.get("progress"),
+            "rebuild_requested": bool(row.get("rebuild_requested")),
+        })
+    return items
 
-    done: int = 0
-    total: int = 0
-    started: float = field(default_factory=time.monotonic)
 
-    def as_dict(self) -> dict[str, Any]:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.done / elapsed
-        remaining = max(self.total - self.done, 0)
-        return {
-            "events_done": self.done,
-            "events_total": self.total,
-            "rate_per_second": round(rate, 1),
-            "eta_seconds": round(remaining / rate, 1) if rate > 0 else None,
-        }
+def lag_seconds(app: ClaimsApplication, position: int) -> float:
+    """How long the oldest event not yet processed at ``position`` has been waiting."""
+    notifications = app.recorder.select_notifications(start=position + 1, limit=1)
+    if not notifications:
+        return 0.0
+    event = app.mapper.to_domain_event(notifications[0])
+    return round(max(time.time() - event.timestamp.timestamp(), 0.0), 3)
 
 
 class Worker:
-    """Applies one projection, live; rebuilds it on request."""
+    """Applies one projection, live; rebuilds it when asked."""
 
     def __init__(self, runner: Runner, name: str) -> None:
         self.runner = runner
@@ -86,17 +98,24 @@ class Worker:
         self.state = "starting"
         self.error: dict[str, Any] | None = None
         self.progress: Progress | None = None
-        self.rebuild_requested = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"projection-{name}", daemon=True)
+
+    def _set(self, state: str, error: dict[str, Any] | None = None) -> None:
+        self.state, self.error = state, error
+        self._publish()
+
+    def _publish(self) -> None:
+        progress = self.progress.as_dict() if self.progress else None
+        self.runner.control.publish(self.name, self.state, self.error, progress)
 
     # -- the loop ----------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self.runner.stopping.is_set():
             try:
-                with self.runner.lock_connection(self.name) as lock:
+                with _AdvisoryLock(self.runner, self.name) as lock:
                     if not lock.held:
-                        self.state = "standby"
+                        self.state = "standby"  # not published: the holder publishes the state
                         self.runner.stopping.wait(1.0)
                         continue
                     self._follow(lock)
@@ -104,13 +123,18 @@ class Worker:
                 log.warning("projection %s: database unavailable (%s); retrying", self.name, e)
                 self.state = "waiting for database"
                 self.runner.stopping.wait(1.0)
+        if self.state not in ("standby", "stopped", "waiting for database"):
+            try:
+                self._set("not running")
+            except DATABASE_DOWN:
+                pass
 
     def _follow(self, lock: _AdvisoryLock) -> None:
         """Apply batches while this worker holds the lock, until stopped."""
         if self.state != "stopped":
-            self.state = "live"
+            self._set("live")
         while not self.runner.stopping.is_set():
-            if self.rebuild_requested.is_set():
+            if self.runner.control.take_rebuild_request(self.name):
                 self._rebuild()
                 continue
             if self.state == "stopped":
@@ -147,63 +171,52 @@ class Worker:
         for position, event in events:
             try:
                 projection.process_batch([(position, event)], Tracking(APPLICATION, position))
-            except psycopg.OperationalError:
+            except DATABASE_DOWN:
                 raise
-            except Exception as e:  # noqa: BLE001  (reported in the status, the other projections go on)
+            except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
                 log.exception("projection %s stopped at event %s", self.name, position)
-                self.state = "stopped"
-                self.error = {
+                self.progress = None
+                self._set("stopped", {
                     "position": position,
                     "event": type(event).__name__,
                     "error": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(limit=5),
-                }
+                })
                 raise _Stopped from None
 
     # -- rebuilds ---------------------------------------------------------------------------
 
     def _rebuild(self) -> None:
-        """Build the view anew into other tables from the first event, then swap them in at once."""
-        self.state = "rebuilding"
-        self.error = None
+        """Build the view anew into other tables from the first event, then swap them in at once.
+
+        Readers keep the old tables (no longer updated) until the new ones have caught up.
+        """
         self.progress = Progress(total=self.runner.head())
-        self.rebuild_requested.clear()
+        self._set("rebuilding")
         target = self.view_class(self.view.datastore, suffix=NEXT)
         target.drop()
         target.create_table()
         projection = self.projection_class(target)
+        last_published = time.monotonic()
         while not self.runner.stopping.is_set():
             try:
                 done = self._step(projection, REBUILD_BATCH)
             except _Stopped:
-                self.progress = None
-                return  # the live view stays as it was; the status says which event failed
+                return  # the live view stays as it was; the status names the failing event
             if not done:
                 break
             self.progress.done = target.position()
             self.progress.total = max(self.progress.total, self.runner.head())
+            if time.monotonic() - last_published > 0.5:
+                self._publish()
+                last_published = time.monotonic()
         if self.runner.stopping.is_set():
             return
         target.replace(self.view)
         self.projection = self.projection_class(self.view)  # the live tables now hold the rebuilt rows
         self.progress = None
-        self.state = "live"
+        self._set("live")
         log.info("projection %s rebuilt", self.name)
-
-    def status(self) -> dict[str, Any]:
-        position = self.view.position()
-        head = self.runner.head()
-        status: dict[str, Any] = {
-            "name": self.name,
-            "state": self.state,
-            "position": position,
-            "head": head,
-            "lag": max(head - position, 0),
-            "lag_seconds": self.runner.lag_seconds(position),
-            "error": self.error,
-            "rebuild": self.progress.as_dict() if self.progress else None,
-        }
-        return status
 
 
 class _Stopped(Exception):
@@ -211,19 +224,20 @@ class _Stopped(Exception):
 
 
 class Runner:
-    """All projections of one process, with the LISTEN connection that wakes them."""
+    """The projections of one process, and the LISTEN connection that wakes them."""
 
     def __init__(self, app: ClaimsApplication, names: list[str] | None = None) -> None:
         self.app = app
+        datastore = app.recorder.datastore  # type: ignore[attr-defined]
         self.views = views(app)
+        self.control = Control(datastore)
         self.stopping = threading.Event()
         self._news = threading.Condition()
         self.workers = {name: Worker(self, name) for name in (names or list(PROJECTIONS))}
         self._listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
-        datastore = app.recorder.datastore  # type: ignore[attr-defined]
         self._conninfo = datastore.pool.conninfo
         self._connect_kwargs = {k: v for k, v in datastore.pool.kwargs.items() if k != "row_factory"}
-        self._schema = datastore.schema
+        self.schema = datastore.schema
 
     def start(self) -> Runner:
         self._listener.start()
@@ -233,43 +247,18 @@ class Runner:
 
     def stop(self) -> None:
         self.stopping.set()
-        with self._news:
-            self._news.notify_all()
+        self._wake()
         for worker in self.workers.values():
             if worker.thread.is_alive():
                 worker.thread.join(timeout=10)
         if self._listener.is_alive():
             self._listener.join(timeout=5)
 
-    def rebuild(self, name: str) -> None:
-        """Ask a projection's worker to rebuild it (it does so between batches)."""
-        self.workers[name].rebuild_requested.set()
-        self.workers[name].error = None
-        if self.workers[name].state == "stopped":
-            self.workers[name].state = "live"
-        self._wake()
-
-    def status(self) -> list[dict[str, Any]]:
-        return [worker.status() for worker in self.workers.values()]
-
-    # -- shared plumbing ------------------------------------------------------------------
-
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
 
-    def lock_connection(self, name: str) -> Any:
-        return _AdvisoryLock(self, name)
-
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
-
-    def lag_seconds(self, position: int) -> float:
-        """How long the oldest event this position has not processed has been waiting."""
-        notifications = self.app.recorder.select_notifications(start=position + 1, limit=1)
-        if not notifications:
-            return 0.0
-        event = self.app.mapper.to_domain_event(notifications[0])
-        return round(max(time.time() - event.timestamp.timestamp(), 0.0), 3)
 
     def wait_for_news(self, timeout: float) -> None:
         with self._news:
@@ -293,14 +282,13 @@ class Runner:
 
 
 class _AdvisoryLock:
-    """A connection holding one projection's advisory lock for as long as it is open."""
+    """A session holding one projection's advisory lock for as long as it is open."""
 
     def __init__(self, runner: Runner, name: str) -> None:
-        digest = hashlib.sha256(f"claims-projection:{runner._schema}:{name}".encode()).digest()
+        digest = hashlib.sha256(f"claims-projection:{runner.schema}:{name}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
         self.runner = runner
         self.conn: psycopg.Connection[Any] | None = None
-
         self.held = False
 
     def __enter__(self) -> _AdvisoryLock:

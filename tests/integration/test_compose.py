@@ -1,4 +1,4 @@
-"""docker-compose.yml and the Dockerfile wire what a user relies on: the database and the API.
+"""docker-compose.yml and the Dockerfile wire what a user relies on: the database, the API, the worker.
 
 Nothing is started: the files are parsed, and every `claims ...` command is checked against the real
 argparse parser of the console script (``api.cli.build_parser``).
@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-# The projection worker (`claims project`) joins these with the read side.
-APP_SERVICES = ("api",)
+APP_SERVICES = ("api", "worker")
 OFFICIAL_POSTGRES = {"postgres", "library/postgres", "docker.io/library/postgres", "docker.io/postgres"}
 
 
@@ -104,7 +103,7 @@ def _assert_is_a_claims_command(command: list[str], where: str) -> None:
 # --- the database -------------------------------------------------------------------------------
 
 
-def test_compose_declares_db_and_api_services():
+def test_compose_declares_db_api_and_worker_services():
     services = _compose().get("services") or {}
     missing = {"db", *APP_SERVICES} - set(services)
     assert not missing, f"docker-compose.yml lacks services: {sorted(missing)}"
@@ -206,6 +205,11 @@ def test_service_command_is_a_real_claims_subcommand(name):
     assert command, f"{name} has no command"
     if command[0] == "claims":
         _assert_is_a_claims_command(command, name)
+
+
+def test_worker_runs_the_projections_alone():
+    command = _command(_service("worker"))
+    assert command[:2] == ["claims", "project"], f"worker does not run `claims project`: {command!r}"
 
 
 # --- the image ----------------------------------------------------------------------------------
