@@ -38,6 +38,18 @@ def spelling_key(name: str) -> str:
     return key
 
 
+def similarity(a: str, b: str) -> float:
+    """How alike two spelling keys are, in [0, 1]: as wholes, or word by word in any order."""
+    from difflib import SequenceMatcher
+
+    whole = SequenceMatcher(None, a, b).ratio()
+    words, others = a.split(), b.split()
+    if not words or not others:
+        return whole
+    by_word = sum(max(SequenceMatcher(None, w, o).ratio() for o in others) for w in words) / len(words)
+    return max(whole, by_word)
+
+
 class PartiesView(View):
     name = "parties"
     tables = {
@@ -92,8 +104,6 @@ class PartiesView(View):
         0.9: the same spelling key (Dmitriew ~ Dmitrijew ~ Dmitriev); below: similar
         spelling keys (difflib's ratio), for typos and partial names.
         """
-        from difflib import SequenceMatcher
-
         normal, spelling = normalize_name(name), spelling_key(name)
         with self.datastore.transaction(commit=False) as curs:
             rows = curs.execute(self.q("SELECT party, name, normal, spelling FROM {name}")).fetchall()
@@ -104,9 +114,7 @@ class PartiesView(View):
             elif row["spelling"] == spelling:
                 score = 0.9
             else:
-                ratio = SequenceMatcher(None, spelling, row["spelling"]).ratio()
-                tokens = max((SequenceMatcher(None, spelling, t).ratio() for t in row["spelling"].split()), default=0)
-                score = round(0.85 * max(ratio, tokens), 3)
+                score = round(0.85 * similarity(spelling, row["spelling"]), 3)
                 if score < 0.6:
                     continue
             current = best.get(row["party"])

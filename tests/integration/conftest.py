@@ -47,3 +47,32 @@ def api(client: Any) -> Any:
     for party in PARTIES:
         assert client.post("/v1/parties", json=party).status_code == 201
     return client
+
+
+def caught_up(services: Any, timeout: float = 10.0) -> None:
+    """Wait until every projection has processed the whole log."""
+    import time
+
+    head = services.app.recorder.max_notification_id() or 0
+    deadline = time.monotonic() + timeout
+    while any(view.position() < head for view in services.views.values()):
+        assert time.monotonic() < deadline, {name: v.position() for name, v in services.views.items()}
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def live(services: Any) -> Any:
+    """Services whose projections run in this process."""
+    services.run_projections()
+    return services
+
+
+def view_rows(services: Any, name: str) -> dict[str, list[Any]]:
+    """Every row of every table of a view, sorted, for comparing two builds of it."""
+    view = services.views[name]
+    out = {}
+    with view.datastore.transaction(commit=False) as curs:
+        for logical in view.tables:
+            rows = curs.execute(view.q(f"SELECT * FROM {{{logical}}}")).fetchall()
+            out[logical] = sorted((tuple(sorted((k, str(v)) for k, v in r.items())) for r in rows))
+    return out
