@@ -144,14 +144,13 @@ def list_claims(  # noqa: PLR0913
 ) -> ClaimPage:
     """Claims, newest recorded first, filtered; follow next_cursor for the next page."""
     view = services.view("claims")
-    try:
-        lower = stated_key(_stated(stated_from, "stated_from")) if stated_from else None
-        upper = _upper(_stated(stated_to, "stated_to")) if stated_to else None
-        if cursor is not None:
+    lower = stated_key(_stated(stated_from, "stated_from")) if stated_from else None
+    upper = _upper(_stated(stated_to, "stated_to")) if stated_to else None
+    if cursor is not None:
+        try:
             decode_cursor(cursor)
-    except ValueError as e:
-        field = "cursor" if "cursor" in str(e) else ("stated_from" if stated_from and "from" in str(e) else "stated_to")
-        raise ProblemException(422, str(e), kind="validation", errors=[{"field": field, "reason": str(e)}]) from None
+        except ValueError as e:
+            raise _invalid("cursor", str(e)) from None
     members = services.view("parties").members(app.resolve_party(party, field="party").slug) if party else None
     items, next_cursor = view.list(
         speaker=app.resolve_party(speaker, field="speaker").slug if speaker else None,
@@ -167,7 +166,11 @@ def _stated(value: str, name: str) -> str:
     try:
         return StatedAtAdapter.validate_python(value)
     except ValidationError as e:
-        raise ValueError(f"{name}: {validation_errors(list(e.errors()))[0]['reason']}") from None
+        raise _invalid(name, validation_errors(list(e.errors()))[0]["reason"]) from None
+
+
+def _invalid(field: str, reason: str) -> ProblemException:
+    return ProblemException(422, f"{field}: {reason}", kind="validation", errors=[{"field": field, "reason": reason}])
 
 
 def _upper(value: str) -> datetime:
