@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -38,17 +37,8 @@ class Candidates(BaseModel):
     candidates: list[Candidate]
 
 
-class PartyListItem(BaseModel):
-    id: str
-    name: str
-    kind: str
-    affiliation: str | None
-    aliases: list[str]
-    merged_into: str | None
+class PartyListItem(PartyOut):
     claims: int
-    version: int
-    recorded_at: datetime
-    updated_at: datetime
 
 
 class PartyList(BaseModel):
