@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from domain.claim import CORRECTABLE, Claim
 from eventsourcing.dispatch import singledispatchmethod
-from projections.view import BatchProjection, View
+from projections.view import BatchProjection, View, topics_of
 
 # German and English texts are stemmed in their language, the rest word by word.
 def search_config(language: str) -> str:
@@ -144,6 +144,10 @@ class ClaimsProjection(BatchProjection[ClaimsView]):
     """Folds each batch's events into the claims they touch, then writes each claim once."""
 
     name = "claims"
+    topics = topics_of(
+        Claim.ClaimAsserted, Claim.ClaimCorrected, Claim.ClaimCorroborated,
+        Claim.ClaimDisputed, Claim.ClaimRetracted, Claim.ClaimSuperseded,
+    )
 
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         claim_events = [(seq, e) for seq, e in events if isinstance(e, Claim.Event)]
@@ -154,16 +158,34 @@ class ClaimsProjection(BatchProjection[ClaimsView]):
         if wanted:
             query = self.view.q("SELECT id, seq, doc FROM {claim} WHERE id = ANY(%s)")
             for row in curs.execute(query, (wanted,)).fetchall():
-                rows[row["id"]] = {"seq": row["seq"], "doc": row["doc"]}
+                rows[row["id"]] = {"seq": row["seq"], "doc": row["doc"], "stored": True}
         for seq, event in claim_events:
             self.fold(event, seq, rows)
-        query = self.view.q(
-            "INSERT INTO {claim} (id, seq, stated_key, doc, search)"
-            " VALUES (%s, %s, %s, %s, to_tsvector(%s::regconfig, %s))"
-            " ON CONFLICT (id) DO UPDATE SET stated_key = EXCLUDED.stated_key, doc = EXCLUDED.doc,"
-            " search = EXCLUDED.search"
-        )
-        curs.executemany(query, [self._row(cid, row) for cid, row in rows.items()])
+        stored = [self._row(cid, row) for cid, row in rows.items() if row.get("stored")]
+        new = [self._row(cid, row) for cid, row in rows.items() if not row.get("stored")]
+        if stored:
+            curs.executemany(
+                self.view.q(
+                    "UPDATE {claim} SET stated_key = %s, doc = %s, search = to_tsvector(%s::regconfig, %s)"
+                    " WHERE id = %s"
+                ),
+                [(key, doc, config, text, cid) for cid, _, key, doc, config, text in stored],
+            )
+        if new:
+            # Bulk: COPY into a scratch table, then one INSERT computing the text search vectors.
+            curs.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS claims_batch (id uuid, seq bigint, stated_key timestamptz,"
+                " doc jsonb, config regconfig, body text) ON COMMIT DELETE ROWS"
+            )
+            with curs.copy("COPY claims_batch FROM STDIN") as copy:
+                for row in new:
+                    copy.write_row(row)
+            curs.execute(
+                self.view.q(
+                    "INSERT INTO {claim} (id, seq, stated_key, doc, search)"
+                    " SELECT id, seq, stated_key, doc, to_tsvector(config, body) FROM claims_batch"
+                )
+            )
 
     @staticmethod
     def _row(claim_id: UUID, row: dict[str, Any]) -> tuple[Any, ...]:

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from domain.names import normalize_name
 from domain.party import Party
-from projections.view import BatchProjection, View
+from projections.view import BatchProjection, View, topics_of
 
 # Spelling variants across transliterations (German w for v, j/y/ij for i, sch for sh, ...).
 _VARIANTS = [
@@ -133,6 +133,7 @@ class PartiesProjection(BatchProjection[PartiesView]):
     """Parties' documents and the names they go by."""
 
     name = "parties"
+    topics = topics_of(Party.PartyRegistered, Party.PartyAliasAdded, Party.PartyUpdated, Party.PartyMerged)
 
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         for _, event in events:

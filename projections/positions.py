@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from domain.claim import Claim
 from domain.party import Party
 from projections.claims import stated_key
-from projections.view import BatchProjection, View
+from projections.view import BatchProjection, View, topics_of
 
 _CLAIM_COLUMNS = (
     "claim", "opened", "seq", "topic", "speakers", "speaker", "stance", "raw_position", "text",
@@ -119,6 +119,10 @@ class PositionsProjection(BatchProjection[PositionsView]):
     """Closes the open interval of each claim or party an event changes, and opens the next."""
 
     name = "positions"
+    topics = topics_of(
+        Claim.ClaimAsserted, Claim.ClaimCorrected, Claim.ClaimRetracted, Claim.ClaimSuperseded,
+        Party.PartyRegistered, Party.PartyUpdated, Party.PartyMerged,
+    )
 
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         self._open_claims: dict[UUID, dict[str, Any]] = {}

@@ -40,8 +40,8 @@ PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
     "positions": (PositionsView, PositionsProjection),
 }
 DATABASE_DOWN = (psycopg.OperationalError, OperationalError, InterfaceError)
-LIVE_BATCH = 1_000
-REBUILD_BATCH = 5_000
+LIVE_BATCH = 1_000  # log positions a live batch covers
+REBUILD_BATCH = 20_000  # and a rebuild batch
 
 
 def views(app: ClaimsApplication) -> dict[str, View]:
@@ -169,25 +169,34 @@ class Worker:
                 self.runner.wait_for_news(1.0)
                 lock.check()
 
-    def _step(self, projection: BatchProjection[Any], limit: int) -> int:
-        """Apply the next batch to ``projection``; answer how many events it had (0: caught up)."""
+    def _step(self, projection: BatchProjection[Any], window: int) -> int:
+        """Apply the next window of the log to ``projection``; answer how far it moved (0: caught up).
+
+        Only the events the projection handles are read and decoded (the library's topic
+        filter), but the tracking position moves to the window's end: every event up to the
+        head was committed before the head was read (the store serialises its inserts).
+        """
         position = projection.view.position()
-        notifications = self.runner.app.recorder.select_notifications(start=position + 1, limit=limit)
-        if not notifications:
+        head = self.runner.head()
+        if head <= position:
             return 0
+        end = min(position + window, head)
+        notifications = self.runner.app.recorder.select_notifications(
+            start=position + 1, stop=end, limit=window, topics=projection.topics
+        )
         mapper = self.runner.app.mapper
         events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
         try:
-            projection.process_batch(events, Tracking(APPLICATION, notifications[-1].id))
+            projection.process_batch(events, Tracking(APPLICATION, end))
         except DATABASE_DOWN:
             raise
         except IntegrityError:
-            return len(events)  # another worker recorded these first (its tracking row is ahead)
+            pass  # another worker recorded this window first (its tracking row is ahead)
         except Exception:  # noqa: BLE001  (find the event, keep what came before it)
-            self._apply_one_by_one(projection, events)
-        return len(events)
+            self._apply_one_by_one(projection, events, end)
+        return end - position
 
-    def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]]) -> None:
+    def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
         for position, event in events:
             try:
                 projection.process_batch([(position, event)], Tracking(APPLICATION, position))
@@ -203,6 +212,8 @@ class Worker:
                     "traceback": traceback.format_exc(limit=5),
                 })
                 raise _Stopped from None
+        if not events or events[-1][0] < end:
+            projection.process_batch([], Tracking(APPLICATION, end))  # the failure was passing: go on
 
     # -- rebuilds ---------------------------------------------------------------------------
 

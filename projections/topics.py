@@ -10,7 +10,7 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain.topic import Topic
-from projections.view import BatchProjection, View
+from projections.view import BatchProjection, View, topics_of
 
 
 class TopicsView(View):
@@ -26,6 +26,7 @@ class TopicsView(View):
 
 class TopicsProjection(BatchProjection[TopicsView]):
     name = "topics"
+    topics = topics_of(Topic.TopicDefined, Topic.TopicUpdated)
 
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         for _, event in events:

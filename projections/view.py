@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -107,6 +108,11 @@ class BatchProjection(Projection[TView], Generic[TView]):
     @abstractmethod
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         """Write what ``events`` change to the view's tables."""
+
+
+def topics_of(*classes: type) -> tuple[str, ...]:
+    """The stored topics of some event classes (a projection reads only the events it handles)."""
+    return tuple(get_topic(cls) for cls in classes)
 
 
 def event_type(event: Any) -> str:
