@@ -43,11 +43,11 @@ class ClaimsView(View):
             " status text GENERATED ALWAYS AS (doc->>'status') STORED,"
             " kind text GENERATED ALWAYS AS (doc->>'kind') STORED,"
             " search tsvector NOT NULL)",
-            "CREATE UNIQUE INDEX IF NOT EXISTS {i}_seq ON {t} (seq)",
-            "CREATE INDEX IF NOT EXISTS {i}_speakers ON {t} USING gin (speakers)",
-            "CREATE INDEX IF NOT EXISTS {i}_topic ON {t} (topic, stated_key, seq)",
-            "CREATE INDEX IF NOT EXISTS {i}_about ON {t} (about)",
-            "CREATE INDEX IF NOT EXISTS {i}_search ON {t} USING gin (search)",
+            "DEFER CREATE UNIQUE INDEX IF NOT EXISTS {i}_seq ON {t} (seq)",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_speakers ON {t} USING gin (speakers)",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_topic ON {t} (topic, stated_key, seq)",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_about ON {t} (about)",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_search ON {t} USING gin (search)",
         ]
     }
 

@@ -66,9 +66,9 @@ class PositionsView(View):
             " speakers jsonb NOT NULL, speaker text NOT NULL, stance text NOT NULL, raw_position text, text text NOT NULL,"
             " stated_at text NOT NULL, stated_key timestamptz NOT NULL, active boolean NOT NULL,"
             " sys_from timestamptz NOT NULL, sys_to timestamptz, PRIMARY KEY (claim, opened))",
-            "CREATE INDEX IF NOT EXISTS {i}_open ON {t} (topic, stated_key) WHERE sys_to IS NULL",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_open ON {t} (topic, stated_key) WHERE sys_to IS NULL",
             "CREATE INDEX IF NOT EXISTS {i}_open_claim ON {t} (claim) WHERE sys_to IS NULL",
-            "CREATE INDEX IF NOT EXISTS {i}_time ON {t} (topic, sys_from)",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_time ON {t} (topic, sys_from)",
         ],
         "party": [
             "CREATE TABLE IF NOT EXISTS {t} ("

@@ -224,7 +224,7 @@ class Worker:
         """
         self.progress = Progress(total=self.runner.head())
         self._set("rebuilding")
-        target = self.view_class(self.view.datastore, suffix=NEXT)
+        target = self.view_class(self.view.datastore, suffix=NEXT, defer_indexes=True)
         target.drop()
         target.create_table()
         projection = self.projection_class(target)
@@ -243,6 +243,7 @@ class Worker:
                 last_published = time.monotonic()
         if self.runner.stopping.is_set():
             return
+        target.create_deferred_indexes()
         target.replace(self.view)
         self.projection = self.projection_class(self.view)  # the live tables now hold the rebuilt rows
         self.progress = None
