@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
     pool_max_overflow: int = Field(default=8, ge=0)
     run_projections: bool = Field(default=True, description="`claims serve` runs the projections in-process")
+    checkpoint_key: str | None = Field(
+        default=None,
+        description="Ed25519 key that signs checkpoints: a PEM, or a PEM file's path; unset: "
+        "`home`/checkpoint-key.pem, made on first use",
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="largest request body accepted (bytes); larger ones get 413"
+    )
 
     def eventsourcing_env(self, database_url: str) -> dict[str, str]:
         """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""

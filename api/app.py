@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from adapters.settings import Settings
 from api import errors
 from api.bootstrap import Services, bootstrap
+from api.limits import BodyLimit
 from api.middleware import RequestId
 from api.routers import claims, health, parties, positions, projections, topics
 
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
-    app.add_middleware(RequestId)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestId)  # outermost: a 413 from BodyLimit carries the request id too
     errors.install(app)
     for module in (parties, claims, topics, positions, projections, health):
         app.include_router(module.router)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.audit import AuditLog
 from adapters.database import Database
+from adapters.keys import KeyStore
 from adapters.settings import Settings
 from domain.application import ClaimsApplication
 from projections.runner import Runner, views
@@ -20,6 +22,7 @@ class Services:
     database: Database
     app: ClaimsApplication
     views: dict[str, View]
+    keys: KeyStore
     runner: Runner | None = field(default=None)
 
     def run_projections(self, names: list[str] | None = None) -> Runner:
@@ -44,9 +47,12 @@ def bootstrap(settings: Settings | None = None) -> Services:
     url = database.start()
     try:
         app = ClaimsApplication(env=settings.eventsourcing_env(url))
+        AuditLog.of(app).install()  # hash chain and append-only triggers on the events table
         read_models = views(app)
+        keys = KeyStore(app.recorder.datastore)  # type: ignore[attr-defined]
+        keys.create_table()
     except BaseException:
         database.stop()
         raise
     app.suggest_parties = read_models["parties"].resolve  # type: ignore[method-assign]
-    return Services(settings=settings, database=database, app=app, views=read_models)
+    return Services(settings=settings, database=database, app=app, views=read_models, keys=keys)

@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("names", nargs="*")
     rebuild.add_argument("--all", action="store_true")
     rebuild.set_defaults(run=_rebuild)
+
+    from api import cli_keys
+
+    cli_keys.add_commands(commands)
     return parser
 
 
@@ -97,6 +101,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # the `finally` below leave the embedded server (which stops when its last user leaves).
     signal.signal(signal.SIGTERM, _exit)
     services = bootstrap(settings)
+    from api.cli_keys import refuse_open_beyond_loopback
+
+    if refusal := refuse_open_beyond_loopback(services.keys, settings.host):
+        services.close()
+        err_console.print(f"[red]claims:[/red] {refusal}")
+        return 2
     if settings.run_projections:
         services.run_projections()
     try:

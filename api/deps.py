@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from api.auth import require
 from api.bootstrap import Services
 from api.errors import ProblemException
 from domain.application import ClaimsApplication
@@ -47,3 +48,9 @@ App = Annotated[ClaimsApplication, Depends(get_app)]
 CurrentMeta = Annotated[Meta, Depends(get_meta)]
 IfMatch = Annotated[int, Depends(get_if_match)]
 AppServices = Annotated[Services, Depends(get_services)]
+
+# Access, for a router's or a route's `dependencies=[...]` (reader < writer < admin; all open with no key made).
+Access = Depends(require())  # reader to read (GET, HEAD), writer to write (POST, PUT, PATCH)
+Reader = Depends(require("reader"))
+Writer = Depends(require("writer"))
+Admin = Depends(require("admin"))

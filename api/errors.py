@@ -44,11 +44,14 @@ TITLES = {
 class ProblemException(Exception):
     """Raised by routes for HTTP-level problems (a missing If-Match, say)."""
 
-    def __init__(self, status: int, detail: str, *, kind: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, kind: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.kind = kind
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -108,7 +111,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemException)
     async def problem_exception(request: Request, exc: ProblemException) -> JSONResponse:
-        return problem(request, exc.status, exc.detail, exc.kind, **exc.extra)
+        response = problem(request, exc.status, exc.detail, exc.kind, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -118,7 +123,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(request, exc.status_code, str(exc.detail))
+        response = problem(request, exc.status_code, str(exc.detail), getattr(exc, "kind", None))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.consistency import caught_up
-from api.deps import App, AppServices, CurrentMeta, IfMatch
+from api.deps import Access, App, AppServices, CurrentMeta, IfMatch
 from api.errors import ProblemException, validation_errors
 from api.routers import written
 from api.schemas.claims import (
@@ -30,7 +30,7 @@ from domain.errors import BatchRejected
 from domain.party import SLUG_PATTERN
 from projections.claims import decode_cursor, stated_key
 
-router = APIRouter(prefix="/v1/claims", tags=["claims"])
+router = APIRouter(prefix="/v1/claims", tags=["claims"], dependencies=[Access])
 
 MAX_BATCH = 10_000
 _claim_in = TypeAdapter(ClaimIn)

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
 from api.consistency import caught_up
-from api.deps import App, AppServices, CurrentMeta
+from api.deps import Access, App, AppServices, CurrentMeta
 from api.routers import written
 from api.schemas.common import Slug
 from api.schemas.parties import AliasIn, MergeIn, PartyIn, PartyKind, PartyOut, PartyUpdateIn
 
-router = APIRouter(prefix="/v1/parties", tags=["parties"])
+router = APIRouter(prefix="/v1/parties", tags=["parties"], dependencies=[Access])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PartyOut)

@@ -12,9 +12,9 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel
 
 from api.consistency import caught_up
-from api.deps import App, AppServices
+from api.deps import Access, App, AppServices
 
-router = APIRouter(tags=["positions"])
+router = APIRouter(tags=["positions"], dependencies=[Access])
 
 AsOf = Annotated[AwareDatetime | None, Query(description="system time: only what was recorded by then")]
 At = Annotated[AwareDatetime | None, Query(description="valid time: only statements made by then")]

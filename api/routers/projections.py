@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import AppServices
+from api.deps import Access, Admin, AppServices
 from api.errors import ProblemException
 from projections.control import Control
 from projections.runner import PROJECTIONS
 from projections.runner import status as projection_status
 
-router = APIRouter(prefix="/v1/projections", tags=["projections"])
+router = APIRouter(prefix="/v1/projections", tags=["projections"], dependencies=[Access])
 
 
 @router.get("")
@@ -21,7 +21,7 @@ def projections(services: AppServices) -> dict[str, Any]:
     return {"items": projection_status(services.app, services.views)}
 
 
-@router.post("/{name}/rebuild", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{name}/rebuild", status_code=status.HTTP_202_ACCEPTED, dependencies=[Admin])
 def rebuild(name: str, services: AppServices) -> dict[str, Any]:
     """Rebuild a projection from the first event into new tables; readers keep the old view until the swap."""
     if name not in PROJECTIONS:

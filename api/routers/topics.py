@@ -6,14 +6,14 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.consistency import caught_up
-from api.deps import App, AppServices, CurrentMeta
+from api.deps import Access, App, AppServices, CurrentMeta
 from api.routers import written
 from api.routers.claims import claim_from_view
 from api.schemas.claims import ClaimOut
 from api.schemas.common import Slug
 from api.schemas.parties import TopicIn, TopicOut
 
-router = APIRouter(prefix="/v1/topics", tags=["topics"])
+router = APIRouter(prefix="/v1/topics", tags=["topics"], dependencies=[Access])
 
 
 class TopicList(BaseModel):

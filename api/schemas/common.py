@@ -13,6 +13,7 @@ from domain.party import SLUG_PATTERN
 MAX_TEXT = 20_000
 MAX_NAME = 300
 MAX_NOTE = 5_000
+MAX_FACT = 1_000  # a fact's text value; facts are scalars a report states, not prose
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
@@ -71,7 +72,16 @@ def source_or_none(source: Source | None) -> dict[str, Any] | None:
     return None if source is None else source.to_domain()
 
 
-Facts = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], Scalar], Field(max_length=100)]
+def _fact_value(value: Scalar) -> Scalar:
+    if isinstance(value, str) and len(value) > MAX_FACT:
+        raise ValueError(f"a fact's text is at most {MAX_FACT:,} characters, not {len(value):,}")
+    return value
+
+
+FactValue = Annotated[Scalar, AfterValidator(_fact_value)]
+Facts = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], FactValue], Field(max_length=100)
+]
 
 
 class Problem(BaseModel):

@@ -1,0 +1,363 @@
+"""The tamper-evident log: every stored event is chained to the one before it by SHA-256.
+
+``hash(n) = SHA-256(hash(n-1) ‖ canonical(event n) ‖ int8(position n))``, starting from
+32 zero bytes. A trigger on the events table computes it in the transaction that stores
+the event (the library's recorder locks the table for each insert transaction, so
+events are chained in position order) and writes it to ``event_chain``. Other triggers
+refuse UPDATE, DELETE and TRUNCATE on both tables. ``verify`` re-hashes the log in
+Python from the stored bytes and compares it with ``event_chain``.
+
+``canonical`` is defined here and in ``CANONICAL_SQL``, byte for byte the same; see
+docs/security.md. Positions may have gaps (a rolled-back insert still consumes a
+sequence number), so each event is chained to the *previous stored* event, not to
+``position - 1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresDatastore
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+log = logging.getLogger(__name__)
+
+GENESIS = bytes(32)
+CHAIN_TABLE = "event_chain"
+_NULL = b"\xff\xff\xff\xff"  # a NULL field: length -1, as in PostgreSQL's own binary format
+BATCH = 5_000
+
+
+def canonical(originator_id: str, originator_version: int, topic: str | None, state: bytes | None) -> bytes:
+    """The bytes of a stored event that its hash covers: each variable field length-prefixed.
+
+    ``int4(len) ‖ utf8(originator_id as text) ‖ int8(originator_version) ‖ int4(len) ‖ utf8(topic)
+    ‖ int4(len) ‖ state``; integers big-endian signed; a NULL field is ``int4(-1)`` alone.
+    """
+    return (
+        _field(originator_id.encode())
+        + struct.pack(">q", originator_version)
+        + _field(None if topic is None else topic.encode())
+        + _field(state)
+    )
+
+
+def link(prev_hash: bytes, canonical_bytes: bytes, position: int) -> bytes:
+    """The hash of the event at ``position``, chained to ``prev_hash``."""
+    return hashlib.sha256(prev_hash + canonical_bytes + struct.pack(">q", position)).digest()
+
+
+def _field(value: bytes | None) -> bytes:
+    return _NULL if value is None else struct.pack(">i", len(value)) + value
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What re-hashing the log found. ``prefix_head``: the hash after the first ``prefix`` events."""
+
+    ok: bool
+    events: int
+    head: bytes
+    first_bad_position: int | None = None
+    reason: str | None = None
+    prefix: int | None = None
+    prefix_head: bytes | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The answer of ``GET /v1/audit/verify``."""
+        if self.ok:
+            return {"ok": True, "events": self.events, "head": self.head.hex()}
+        return {"ok": False, "first_bad_position": self.first_bad_position, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the global log, with its link in the chain (None where the chain has none)."""
+
+    position: int
+    stream: str
+    version: int
+    topic: str
+    state: bytes | None
+    hash: bytes | None
+    prev_hash: bytes | None
+
+    @property
+    def type(self) -> str:
+        """The event class's name: the topic after its last '.'."""
+        return self.topic.rsplit(".", 1)[-1]
+
+
+class AuditLog:
+    """The hash chain over one application's events table."""
+
+    def __init__(self, datastore: PostgresDatastore, events_table: str) -> None:
+        self.datastore = datastore
+        self.schema = datastore.schema or "public"
+        self.events_table = events_table
+        self._names = {
+            "schema": sql.Identifier(self.schema),
+            "events": sql.Identifier(events_table),
+            "chain": sql.Identifier(CHAIN_TABLE),
+            "canonical": sql.Identifier(f"{events_table}_canonical"),
+            "append": sql.Identifier(f"{events_table}_chain_append"),
+            "on_insert": sql.Identifier(f"{events_table}_chain_insert"),
+            "backfill": sql.Identifier(f"{events_table}_chain_backfill"),
+            "refuse": sql.Identifier(f"{events_table}_append_only"),
+            # Literal keys of the advisory locks that serialise chain appends and installs (per schema).
+            "chain_lock": sql.Literal(_lock_key(f"chain:{self.schema}.{events_table}")),
+            "install_lock": sql.Literal(_lock_key(f"install:{self.schema}.{events_table}")),
+        }
+
+    @classmethod
+    def of(cls, app: Any) -> AuditLog:
+        """The audit log of an eventsourcing application on PostgreSQL."""
+        return cls(app.recorder.datastore, app.recorder.events_table_name)
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(**self._names)
+
+    # -- installing the triggers --------------------------------------------------------
+
+    def install(self) -> int:
+        """Create the chain table and the triggers if missing; chain events stored without them.
+
+        Idempotent, and safe with several processes starting at once. Answers how many
+        events were chained here (those stored before the trigger existed).
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._q("SELECT pg_advisory_xact_lock({install_lock})"))
+            for statement in _INSTALL:
+                curs.execute(self._q(statement))
+            existing = {
+                (row["relname"], row["tgname"])
+                for row in curs.execute(
+                    "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal",
+                    (self.schema,),
+                ).fetchall()
+            }
+            for table, trigger, statement in self._triggers():
+                if (table, trigger) not in existing:
+                    curs.execute(sql.SQL(statement).format(trigger=sql.Identifier(trigger), **self._names))
+            behind = curs.execute(self._q(
+                "SELECT EXISTS (SELECT 1 FROM {schema}.{events} WHERE notification_id > "
+                "coalesce((SELECT max(position) FROM {schema}.{chain}), 0)) AS behind"
+            )).fetchone()
+            if not behind or not behind["behind"]:
+                return 0
+            head = curs.execute(self._q("SELECT max(position) AS head FROM {schema}.{chain}")).fetchone()
+            # The library's own lock: no event can be stored while the missing ones are chained.
+            curs.execute(self._q("LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE"))
+            row = curs.execute(self._q("SELECT {schema}.{backfill}() AS chained")).fetchone()
+            chained = int(row["chained"]) if row else 0
+        if head and head["head"] is not None:
+            log.warning(
+                "chained %d event(s) stored after position %d while the chain trigger was missing", chained, head["head"]
+            )
+        elif chained:
+            log.info("chained %d event(s) stored before the tamper-evident log was installed", chained)
+        return chained
+
+    def _triggers(self) -> list[tuple[str, str, str]]:
+        events, chain = self.events_table, CHAIN_TABLE
+        return [
+            (events, f"{events}_chain", "CREATE TRIGGER {trigger} AFTER INSERT ON {schema}.{events} "
+             "FOR EACH ROW EXECUTE FUNCTION {schema}.{on_insert}()"),
+            (events, f"{events}_append_only", "CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE "
+             "ON {schema}.{events} FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{refuse}()"),
+            (chain, f"{chain}_append_only", "CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE "
+             "ON {schema}.{chain} FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{refuse}()"),
+        ]
+
+    # -- reading --------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        """How many events the chain holds, and the hash of its last (genesis when empty): one snapshot."""
+        with self.datastore.transaction(commit=False) as curs:
+            row = curs.execute(self._q(
+                "SELECT count(*) AS size, (SELECT hash FROM {schema}.{chain} ORDER BY position DESC LIMIT 1) AS head "
+                "FROM {schema}.{chain}"
+            )).fetchone()
+        assert row is not None
+        return int(row["size"]), bytes(row["head"]) if row["head"] is not None else GENESIS
+
+    def page(self, after: int, limit: int) -> list[AuditEvent]:
+        """Up to ``limit`` events after position ``after``, each with its chain link."""
+        with self.datastore.transaction(commit=False) as curs:
+            rows = curs.execute(self._q(
+                "SELECT e.notification_id, e.originator_id::text AS stream, e.originator_version, e.topic, e.state, "
+                "c.hash, c.prev_hash FROM {schema}.{events} e LEFT JOIN {schema}.{chain} c "
+                "ON c.position = e.notification_id WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+            ), (after, limit)).fetchall()
+        return [
+            AuditEvent(
+                position=r["notification_id"], stream=r["stream"], version=r["originator_version"], topic=r["topic"],
+                state=_bytes(r["state"]), hash=_bytes(r["hash"]), prev_hash=_bytes(r["prev_hash"]),
+            )
+            for r in rows
+        ]
+
+    def verify(self, prefix: int | None = None) -> Verification:
+        """Re-hash the whole log from the events table and compare with the chain, in batches.
+
+        Reports the first position where they part: an event changed (hash mismatch), missing
+        (the chain has it, the table not), or added (no chain entry), or the chain itself
+        broken (a link whose prev_hash is not the hash before it). With ``prefix``, also
+        gives the hash after the first ``prefix`` events (to compare with a checkpoint).
+        """
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            # One snapshot for both tables, read through server-side cursors a batch at a time.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with (
+                conn.cursor(name="audit_events", row_factory=tuple_row) as events,
+                conn.cursor(name="audit_chain", row_factory=tuple_row) as chain,
+            ):
+                events.itersize = chain.itersize = BATCH
+                events.execute(self._q(
+                    "SELECT notification_id, originator_id::text, originator_version, topic, state "
+                    "FROM {schema}.{events} ORDER BY notification_id"
+                ))
+                chain.execute(self._q("SELECT position, hash, prev_hash FROM {schema}.{chain} ORDER BY position"))
+                return self._compare(_merge(iter(events), iter(chain)), prefix)
+
+    @staticmethod
+    def _compare(rows: Iterator[tuple[int, Any, Any]], prefix: int | None) -> Verification:
+        prev, count = GENESIS, 0
+        prefix_head = GENESIS if prefix == 0 else None
+
+        def bad(position: int, reason: str) -> Verification:
+            return Verification(False, count, prev, position, reason, prefix, prefix_head)
+
+        for position, event, link_row in rows:
+            if event is None:
+                return bad(position, f"the chain has an event at position {position} that the events table "
+                                     "no longer holds (deleted)")
+            if link_row is None:
+                return bad(position, f"the event at position {position} has no entry in the chain "
+                                     "(inserted outside the event store, or the chain was cut)")
+            _, stream, version, topic, state = event
+            _, recorded_hash, recorded_prev = link_row
+            if bytes(recorded_prev) != prev:
+                return bad(position, f"the chain is broken at position {position}: its prev_hash is not the "
+                                     "hash of the event before it (an event before it was removed or inserted)")
+            digest = link(prev, canonical(stream, version, topic, _bytes(state)), position)
+            if digest != bytes(recorded_hash):
+                return bad(position, f"the event at position {position} does not hash to its recorded hash "
+                                     "(the event or its chain entry was changed)")
+            prev, count = digest, count + 1
+            if count == prefix:
+                prefix_head = digest
+        return Verification(True, count, prev, prefix=prefix, prefix_head=prefix_head)
+
+
+def decode_timestamp(app: Any, event: AuditEvent) -> datetime | None:
+    """The event's timestamp (its recorded_at), decoded by the application's mapper; None if it won't decode."""
+    if event.state is None:
+        return None
+    try:
+        stored = StoredEvent(
+            originator_id=event.stream, originator_version=event.version, topic=event.topic, state=event.state
+        )
+        return app.mapper.to_domain_event(stored).timestamp
+    except Exception:  # noqa: BLE001  (a tampered or unknown event still has a place in the log)
+        return None
+
+
+def _merge(events: Iterator[tuple[Any, ...]], chain: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, Any, Any]]:
+    """Both position-ordered streams, side by side: (position, event row or None, chain row or None)."""
+    event, link_row = next(events, None), next(chain, None)
+    while event is not None or link_row is not None:
+        if link_row is None or (event is not None and event[0] < link_row[0]):
+            yield event[0], event, None  # type: ignore[index]
+            event = next(events, None)
+        elif event is None or link_row[0] < event[0]:
+            yield link_row[0], None, link_row
+            link_row = next(chain, None)
+        else:
+            yield event[0], event, link_row
+            event, link_row = next(events, None), next(chain, None)
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"claims:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+# Run in order by ``install``; every statement is idempotent. The canonical encoding below must
+# match ``canonical()`` above byte for byte.
+_INSTALL = [
+    "CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
+    " position bigint PRIMARY KEY, hash bytea NOT NULL, prev_hash bytea NOT NULL)",
+    r"""
+CREATE OR REPLACE FUNCTION {schema}.{canonical}(originator_id text, originator_version bigint, topic text, state bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(int4send(octet_length(convert_to(originator_id, 'UTF8'))) || convert_to(originator_id, 'UTF8'),
+                  '\xffffffff'::bytea)
+      || int8send(originator_version)
+      || coalesce(int4send(octet_length(convert_to(topic, 'UTF8'))) || convert_to(topic, 'UTF8'), '\xffffffff'::bytea)
+      || coalesce(int4send(octet_length(state)) || state, '\xffffffff'::bytea)
+$$""",
+    r"""
+CREATE OR REPLACE FUNCTION {schema}.{append}(new_position bigint, event bytea) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  head_position bigint;
+  prev bytea;
+BEGIN
+  -- The recorder's table lock already serialises inserts; this also covers any other writer.
+  PERFORM pg_advisory_xact_lock({chain_lock});
+  SELECT position, hash INTO head_position, prev FROM {schema}.{chain} ORDER BY position DESC LIMIT 1;
+  IF head_position IS NULL THEN
+    prev := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+  ELSIF new_position <= head_position THEN
+    RAISE EXCEPTION 'event at position % cannot be chained after position %', new_position, head_position
+      USING HINT = 'events are chained in position order: store them through the event store, which locks the table';
+  END IF;
+  INSERT INTO {schema}.{chain} (position, hash, prev_hash)
+    VALUES (new_position, sha256(prev || event || int8send(new_position)), prev);
+END
+$$""",
+    """
+CREATE OR REPLACE FUNCTION {schema}.{on_insert}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM {schema}.{append}(NEW.notification_id,
+    {schema}.{canonical}(NEW.originator_id::text, NEW.originator_version, NEW.topic, NEW.state));
+  RETURN NULL;
+END
+$$""",
+    """
+CREATE OR REPLACE FUNCTION {schema}.{backfill}() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  head_position bigint;
+  e record;
+  chained bigint := 0;
+BEGIN
+  SELECT max(position) INTO head_position FROM {schema}.{chain};
+  FOR e IN SELECT notification_id, originator_id::text AS stream, originator_version, topic, state
+           FROM {schema}.{events} WHERE notification_id > coalesce(head_position, 0) ORDER BY notification_id LOOP
+    PERFORM {schema}.{append}(e.notification_id, {schema}.{canonical}(e.stream, e.originator_version, e.topic, e.state));
+    chained := chained + 1;
+  END LOOP;
+  RETURN chained;
+END
+$$""",
+    """
+CREATE OR REPLACE FUNCTION {schema}.{refuse}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% on %.% refused: the event log is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+    USING HINT = 'a correction, retraction or merge is a new event; nothing stored is updated or deleted';
+END
+$$""",
+]
