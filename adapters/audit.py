@@ -7,8 +7,8 @@ events are chained in position order) and writes it to ``event_chain``. Other tr
 refuse UPDATE, DELETE and TRUNCATE on both tables. ``verify`` re-hashes the log in
 Python from the stored bytes and compares it with ``event_chain``.
 
-``canonical`` is defined here and in ``CANONICAL_SQL``, byte for byte the same; see
-docs/security.md. Positions may have gaps (a rolled-back insert still consumes a
+The canonical bytes are defined twice, byte for byte the same: ``canonical()`` here and the
+SQL function ``claims_events_canonical`` in ``_INSTALL``; see docs/security.md. Positions may have gaps (a rolled-back insert still consumes a
 sequence number), so each event is chained to the *previous stored* event, not to
 ``position - 1``.
 """
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 GENESIS = bytes(32)
 CHAIN_TABLE = "event_chain"
+# Marks the chain table with the version of the functions and triggers installed; bump it when they change.
+VERSION = "claims hash chain v1"
 _NULL = b"\xff\xff\xff\xff"  # a NULL field: length -1, as in PostgreSQL's own binary format
 BATCH = 5_000
 
@@ -135,19 +137,7 @@ class AuditLog:
         """
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._q("SELECT pg_advisory_xact_lock({install_lock})"))
-            for statement in _INSTALL:
-                curs.execute(self._q(statement))
-            existing = {
-                (row["relname"], row["tgname"])
-                for row in curs.execute(
-                    "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal",
-                    (self.schema,),
-                ).fetchall()
-            }
-            for table, trigger, statement in self._triggers():
-                if (table, trigger) not in existing:
-                    curs.execute(sql.SQL(statement).format(trigger=sql.Identifier(trigger), **self._names))
+            self._create(curs)
             behind = curs.execute(self._q(
                 "SELECT EXISTS (SELECT 1 FROM {schema}.{events} WHERE notification_id > "
                 "coalesce((SELECT max(position) FROM {schema}.{chain}), 0)) AS behind"
@@ -161,11 +151,41 @@ class AuditLog:
             chained = int(row["chained"]) if row else 0
         if head and head["head"] is not None:
             log.warning(
-                "chained %d event(s) stored after position %d while the chain trigger was missing", chained, head["head"]
+                "chained %d event(s) stored after position %d while the chain trigger was missing",
+                chained, head["head"],
             )
         elif chained:
             log.info("chained %d event(s) stored before the tamper-evident log was installed", chained)
         return chained
+
+    def _create(self, curs: Any) -> None:
+        """The table, functions and triggers, unless this version of them is all there already.
+
+        Skipping the DDL when nothing is missing means no DDL lock at each start, and lets a
+        role that does not own these objects start the service (see docs/security.md).
+        """
+        existing = {
+            (row["relname"], row["tgname"])
+            for row in curs.execute(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal",
+                (self.schema,),
+            ).fetchall()
+        }
+        marker = curs.execute(
+            "SELECT obj_description(c.oid, 'pg_class') AS marker FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (self.schema, CHAIN_TABLE),
+        ).fetchone()
+        missing = [(trigger, create) for table, trigger, create in self._triggers() if (table, trigger) not in existing]
+        if marker is not None and marker["marker"] == VERSION and not missing:
+            return
+        for statement in _INSTALL:
+            curs.execute(self._q(statement))
+        comment = sql.SQL("COMMENT ON TABLE {schema}.{chain} IS {version}")
+        curs.execute(comment.format(version=sql.Literal(VERSION), **self._names))
+        for trigger, statement in missing:
+            curs.execute(sql.SQL(statement).format(trigger=sql.Identifier(trigger), **self._names))
 
     def _triggers(self) -> list[tuple[str, str, str]]:
         events, chain = self.events_table, CHAIN_TABLE
@@ -347,7 +367,8 @@ BEGIN
   SELECT max(position) INTO head_position FROM {schema}.{chain};
   FOR e IN SELECT notification_id, originator_id::text AS stream, originator_version, topic, state
            FROM {schema}.{events} WHERE notification_id > coalesce(head_position, 0) ORDER BY notification_id LOOP
-    PERFORM {schema}.{append}(e.notification_id, {schema}.{canonical}(e.stream, e.originator_version, e.topic, e.state));
+    PERFORM {schema}.{append}(e.notification_id,
+      {schema}.{canonical}(e.stream, e.originator_version, e.topic, e.state));
     chained := chained + 1;
   END LOOP;
   RETURN chained;

@@ -88,7 +88,8 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
 @functools.lru_cache(maxsize=8)
 def _load(configured: str | None, default_path: str) -> Ed25519PrivateKey:
     if configured is not None:
-        pem = configured.encode() if configured.lstrip().startswith("-----BEGIN") else Path(configured).expanduser().read_bytes()
+        inline = configured.lstrip().startswith("-----BEGIN")
+        pem = configured.encode() if inline else Path(configured).expanduser().read_bytes()
         return _private(pem, "CLAIMS_CHECKPOINT_KEY")
     path = Path(default_path)
     if not path.exists():

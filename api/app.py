@@ -12,7 +12,7 @@ from api import errors
 from api.bootstrap import Services, bootstrap
 from api.limits import BodyLimit
 from api.middleware import RequestId
-from api.routers import claims, health, parties, positions, projections, topics
+from api.routers import audit, claims, health, parties, positions, projections, topics
 
 DESCRIPTION = """
 Who said what, when, where it was reported, and how each party's position moves.
@@ -49,6 +49,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestId)  # outermost: a 413 from BodyLimit carries the request id too
     errors.install(app)
-    for module in (parties, claims, topics, positions, projections, health):
+    for module in (parties, claims, topics, positions, projections, audit, health):
         app.include_router(module.router)
     return app

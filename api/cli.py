@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     from api import cli_keys
 
     cli_keys.add_commands(commands)
+
+    from api import cli_audit
+
+    cli_audit.add_commands(commands)
     return parser
 
 
