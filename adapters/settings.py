@@ -41,6 +41,7 @@ class Settings(BaseSettings):
         conn = conninfo_to_dict(database_url)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "adapters.recorder:ClaimsRecorder",
             "POSTGRES_DBNAME": str(conn.get("dbname", "postgres")),
             "POSTGRES_HOST": str(conn.get("host", "localhost")),
             "POSTGRES_PORT": str(conn.get("port", "5432")),

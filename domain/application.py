@@ -6,6 +6,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -50,6 +51,14 @@ _CLAIM_DEFAULTS: dict[str, Any] = {
 }
 # How often a command without If-Match is retried when a concurrent write got in first.
 _RETRIES = 12
+
+
+@dataclass
+class _Lookups:
+    """What one request has looked up already: a batch names the same parties and topics again and again."""
+
+    parties: dict[str, str] = dataclasses.field(default_factory=dict)  # name as given -> party id
+    topics: dict[str, Topic | None] = dataclasses.field(default_factory=dict)  # slug -> the Topic it defines, or None
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,7 @@ class ClaimsApplication(Application[UUID]):
 
     def record_claim(self, fields: dict[str, Any], meta: Meta) -> Saved[Claim]:
         """Record one claim; ``fields`` as a request gives them (parties by id or alias)."""
-        claim, new = self._new_claim(fields, meta, pending_topics={})
+        claim, new = self._new_claim(fields, meta, _Lookups())
         if not new:
             return Saved(claim, None)
 
@@ -229,11 +238,11 @@ class ClaimsApplication(Application[UUID]):
         claims: list[Claim] = []
         new: list[Recorded] = []
         errors: list[dict[str, Any]] = []
-        pending_topics: dict[str, Topic] = {}
+        lookups = _Lookups()
         seen: dict[UUID, int] = {}
         for index, fields in enumerate(items):
             try:
-                claim, aggregates = self._new_claim(fields, meta, pending_topics)
+                claim, aggregates = self._new_claim(fields, meta, lookups)
                 if claim.id in seen:
                     raise ClaimExists(f"id repeats item {seen[claim.id]} of this batch", field="id")
                 seen[claim.id] = index
@@ -296,7 +305,7 @@ class ClaimsApplication(Application[UUID]):
             if name in changes:
                 changes[name] = self._party_refs(name, changes[name])
         if "topic" in changes:
-            topic = self._topic_for_claim(changes["topic"], meta, {})
+            topic = self._topic_for_claim(changes["topic"], meta, _Lookups())
             if topic is not None:
                 new_topics.append(topic)
         claim.correct(changes, reason, meta)
@@ -356,23 +365,21 @@ class ClaimsApplication(Application[UUID]):
         except ClaimNotFound:
             raise UnknownClaim(f"no claim has id {claim_id}", field=field) from None
 
-    def _new_claim(
-        self, fields: dict[str, Any], meta: Meta, pending_topics: dict[str, Topic]
-    ) -> tuple[Claim, list[Recorded]]:
+    def _new_claim(self, fields: dict[str, Any], meta: Meta, seen: _Lookups) -> tuple[Claim, list[Recorded]]:
         """The Claim a request asks for, and what to save with it (empty if it exists as asked)."""
         fields = dict(fields)
-        claim_id = fields.pop("id", None) or uuid4()
+        given_id = fields.pop("id", None)
         for name, default in _CLAIM_DEFAULTS.items():
             fields.setdefault(name, default() if callable(default) else default)
         for name in _PARTY_FIELDS:
-            fields[name] = self._party_refs(name, fields[name])
-        topic = self._topic_for_claim(fields["topic"], meta, pending_topics)
-        claim = Claim(id=claim_id, meta=meta, **fields)
-        existing = self._find_claim(claim_id)
+            fields[name] = self._party_refs(name, fields[name], seen)
+        topic = self._topic_for_claim(fields["topic"], meta, seen)
+        claim = Claim(id=given_id or uuid4(), meta=meta, **fields)
+        existing = self._find_claim(given_id) if given_id else None  # a new uuid4 exists nowhere yet
         if existing is not None:
             if existing.asserted() == claim.asserted():
                 return existing, []
-            raise ClaimExists(f"claim {claim_id} exists with other content", field="id")
+            raise ClaimExists(f"claim {given_id} exists with other content", field="id")
         return claim, [claim] if topic is None else [claim, topic]
 
     def _check_claim_new(self, claim: Claim) -> None:
@@ -387,21 +394,27 @@ class ClaimsApplication(Application[UUID]):
             return None
         return claim if isinstance(claim, Claim) else None
 
-    def _party_refs(self, name: str, value: Any) -> Any:
+    def _party_refs(self, name: str, value: Any, seen: _Lookups | None = None) -> Any:
         """Party ids for the names a request gives (speaker, co_speakers, about)."""
+        seen = seen or _Lookups()
         if value is None:
             return None
         if isinstance(value, list):
-            slugs = [self.resolve_party(v, field=f"{name}[{i}]").slug for i, v in enumerate(value)]
-            return _unique(slugs)
-        return self.resolve_party(value, field=name).slug
+            return _unique([self._party_id(v, f"{name}[{i}]", seen) for i, v in enumerate(value)])
+        return self._party_id(value, name, seen)
 
-    def _topic_for_claim(self, slug: str, meta: Meta, pending: dict[str, Topic]) -> Topic | None:
-        """A new Topic (title = slug) when a claim names an unknown one, else None."""
-        if slug in pending or self._find(Topic, slug) is not None:
+    def _party_id(self, name: str, field: str, seen: _Lookups) -> str:
+        if name not in seen.parties:
+            seen.parties[name] = self.resolve_party(name, field=field).slug
+        return seen.parties[name]
+
+    def _topic_for_claim(self, slug: str, meta: Meta, seen: _Lookups) -> Topic | None:
+        """A new Topic (title = slug) when a claim names an unknown one (once per request), else None."""
+        if slug in seen.topics:
             return None
-        pending[slug] = Topic(slug=slug, title=slug, description=None, meta=meta)
-        return pending[slug]
+        new = None if self._find(Topic, slug) is not None else Topic(slug=slug, title=slug, description=None, meta=meta)
+        seen.topics[slug] = new
+        return new
 
     # -- plumbing ----------------------------------------------------------------------
 

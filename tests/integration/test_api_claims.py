@@ -145,3 +145,16 @@ def test_openapi_documents_the_seed_examples(api: Any) -> None:
     examples = schema["components"]["schemas"]["ClaimIn"]["examples"]
     assert any(e["speaker"] == "dmitry-peskov" for e in examples)
     assert api.get("/docs").status_code == 200
+
+
+def test_a_batch_of_ten_thousand_claims_is_recorded_in_one_transaction(api: Any, services: Any) -> None:
+    head = services.app.recorder.max_notification_id()
+    items = [claim_body(text=f"Aussage Nummer {i}") for i in range(10_000)]
+    response = api.post("/v1/claims/batch", json=items)
+    assert response.status_code == 201, response.text[:500]
+    ids = response.json()["ids"]
+    assert len(set(ids)) == 10_000
+    assert services.app.recorder.max_notification_id() - head == 10_001  # the claims and the topic they define
+    assert api.get(f"/v1/claims/{ids[-1]}").json()["text"] == "Aussage Nummer 9999"
+    too_many = api.post("/v1/claims/batch", json=items + [claim_body()])
+    assert too_many.status_code == 413

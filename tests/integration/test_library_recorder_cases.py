@@ -1,4 +1,8 @@
-"""The eventsourcing library's own tracking-recorder test cases, run against our read models.
+"""The eventsourcing library's own recorder test cases, run against the recorders we subclass.
+
+The event store's ``adapters.recorder.ClaimsRecorder`` (a ``PostgresApplicationRecorder``
+that inserts in one statement) runs the library's application-recorder cases and its
+non-interleaving notification-ids case.
 
 Every read model (``projections.view.View``) subclasses the library's
 ``PostgresTrackingRecorder``, so each must still behave as one: tracking positions
@@ -31,17 +35,15 @@ except ModuleNotFoundError as e:  # it imports eventsourcing.cipher, which needs
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.recorder import ClaimsRecorder
 from adapters.settings import Settings
 from projections.runner import PROJECTIONS
 from projections.view import View
 
 
-class ViewAsTrackingRecorder(library_cases.TrackingRecorderTestCase):
-    """The library's TrackingRecorderTestCase, with ``create_recorder`` building ``view_class``."""
+class _OnTestDatabase:
+    """Hands the library's unittest cases the test PostgreSQL and a fresh schema."""
 
-    __test__ = False  # pytest collects any TestCase, whatever its name: only the per-view subclasses run
-
-    view_class: ClassVar[type[View]]
     url: ClassVar[str]
     schema: ClassVar[str]
 
@@ -56,7 +58,7 @@ class ViewAsTrackingRecorder(library_cases.TrackingRecorderTestCase):
         for datastore in self._datastores:  # before ``settings`` drops the schema
             datastore.close()
 
-    def create_recorder(self) -> View:
+    def datastore(self, pool_size: int = 2) -> PostgresDatastore:
         conn: dict[str, Any] = conninfo_to_dict(self.url)
         datastore = PostgresDatastore(
             dbname=str(conn.get("dbname", "postgres")),
@@ -65,13 +67,38 @@ class ViewAsTrackingRecorder(library_cases.TrackingRecorderTestCase):
             user=str(conn.get("user", "postgres")),
             password=str(conn.get("password", "")),
             schema=self.schema,
-            pool_size=2,
+            pool_size=pool_size,
             connect_timeout=5,
             pre_ping=True,
-            # single_row_tracking is left at the library's default, which the application uses too
         )
         self._datastores.append(datastore)
-        view = self.view_class(datastore)
+        return datastore
+
+    def create_recorder(self) -> ClaimsRecorder:
+        recorder = ClaimsRecorder(self.datastore(pool_size=4), events_table_name="claims_events")
+        recorder.create_table()
+        return recorder
+
+
+class TestClaimsRecorderIsAnApplicationRecorder(_OnTestDatabase, library_cases.ApplicationRecorderTestCase):
+    pass
+
+
+class TestClaimsRecorderNeverInterleavesNotificationIds(
+    _OnTestDatabase, library_cases.NonInterleavingNotificationIDsBaseCase
+):
+    pass
+
+
+class ViewAsTrackingRecorder(_OnTestDatabase, library_cases.TrackingRecorderTestCase):
+    """The library's TrackingRecorderTestCase, with ``create_recorder`` building ``view_class``."""
+
+    __test__ = False  # pytest collects any TestCase, whatever its name: only the per-view subclasses run
+
+    view_class: ClassVar[type[View]]
+
+    def create_recorder(self) -> View:  # type: ignore[override]
+        view = self.view_class(self.datastore())
         view.create_table()
         return view
 
