@@ -22,6 +22,14 @@ test: $(STAMP)
 load: $(STAMP)
 	$(BIN)/claims load examples/miami-talks.ndjson
 
+# The rebuild benchmark (docs/performance.md): a log of BENCH_EVENTS events under BENCH_HOME
+# (generated on first use, reused after), rebuilt from the first event by all projections at once.
+BENCH_EVENTS ?= 1000000
+BENCH_HOME   ?= .claims/bench
+BENCH_ARGS   ?= --runs 3
+bench: $(STAMP)
+	$(BIN)/python -m bench.rebuild --events $(BENCH_EVENTS) --home $(BENCH_HOME) $(BENCH_ARGS)
+
 # Re-resolve the pinned versions after changing pyproject.toml's ranges.
 lock:
 	rm -rf /tmp/claims-lock && $(PYTHON) -m venv /tmp/claims-lock
