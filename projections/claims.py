@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -16,11 +17,16 @@ from eventsourcing.dispatch import singledispatchmethod
 from projections.view import BatchProjection, View, topics_of
 
 # German and English texts are stemmed in their language, the rest word by word.
+_SEARCHED = {"text", "position", "language"}  # what the text search vector is made of
+
+
+@lru_cache(maxsize=256)
 def search_config(language: str) -> str:
     """The text search configuration for a BCP 47 language tag."""
     return {"de": "german", "en": "english"}.get(language.split("-")[0].lower(), "simple")
 
 
+@lru_cache(maxsize=65_536)  # claims share their dates; a rebuild asks for the same ones again and again
 def stated_key(stated_at: str) -> datetime:
     """The instant a claim's stated_at is ordered by: 00:00 UTC of a date given alone."""
     if len(stated_at) == 10:
@@ -161,18 +167,26 @@ class ClaimsProjection(BatchProjection[ClaimsView]):
                 rows[row["id"]] = {"seq": row["seq"], "doc": row["doc"], "stored": True}
         for seq, event in claim_events:
             self.fold(event, seq, rows)
-        stored = [self._row(cid, row) for cid, row in rows.items() if row.get("stored")]
+        stored = [(*self._row(cid, row), bool(row.get("dirty"))) for cid, row in rows.items() if row.get("stored")]
         new = [self._row(cid, row) for cid, row in rows.items() if not row.get("stored")]
+        # Bulk both ways: COPY into scratch tables, then one statement each. The text search
+        # vector is computed again only for claims whose text, position or language changed.
         if stored:
-            curs.executemany(
+            curs.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS claims_changed (id uuid, seq bigint, stated_key timestamptz,"
+                " doc jsonb, config regconfig, body text, dirty boolean) ON COMMIT DELETE ROWS"
+            )
+            with curs.copy("COPY claims_changed FROM STDIN") as copy:
+                for row in stored:
+                    copy.write_row(row)
+            curs.execute(
                 self.view.q(
-                    "UPDATE {claim} SET stated_key = %s, doc = %s, search = to_tsvector(%s::regconfig, %s)"
-                    " WHERE id = %s"
-                ),
-                [(key, doc, config, text, cid) for cid, _, key, doc, config, text in stored],
+                    "UPDATE {claim} AS c SET stated_key = t.stated_key, doc = t.doc,"
+                    " search = CASE WHEN t.dirty THEN to_tsvector(t.config, t.body) ELSE c.search END"
+                    " FROM claims_changed AS t WHERE c.id = t.id"
+                )
             )
         if new:
-            # Bulk: COPY into a scratch table, then one INSERT computing the text search vectors.
             curs.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS claims_batch (id uuid, seq bigint, stated_key timestamptz,"
                 " doc jsonb, config regconfig, body text) ON COMMIT DELETE ROWS"
@@ -196,8 +210,11 @@ class ClaimsProjection(BatchProjection[ClaimsView]):
     @singledispatchmethod
     def fold(self, event: Any, seq: int, rows: dict[UUID, dict[str, Any]]) -> None:
         """Change the claim's document (in ``rows``) as ``event`` says."""
-        doc = rows[event.originator_id]["doc"]
+        row = rows[event.originator_id]
+        doc = row["doc"]
         self.change(event, doc)
+        if isinstance(event, Claim.ClaimCorrected) and _SEARCHED.intersection(event.changes):
+            row["dirty"] = True
         doc["version"] = event.originator_version
         doc["updated_at"] = event.meta["recorded_at"]
 

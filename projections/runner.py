@@ -11,11 +11,14 @@ no event is ever applied twice.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -229,18 +232,19 @@ class Worker:
         target.create_table()
         projection = self.projection_class(target)
         last_published = time.monotonic()
-        while not self.runner.stopping.is_set():
-            try:
-                done = self._step(projection, REBUILD_BATCH)
-            except _Stopped:
-                return  # the live view stays as it was; the status names the failing event
-            if not done:
-                break
-            self.progress.done = target.position()
-            self.progress.total = max(self.progress.total, self.runner.head())
-            if time.monotonic() - last_published > 0.5:
-                self._publish()
-                last_published = time.monotonic()
+        with _fewer_collections():
+            while not self.runner.stopping.is_set():
+                try:
+                    done = self._step(projection, REBUILD_BATCH)
+                except _Stopped:
+                    return  # the live view stays as it was; the status names the failing event
+                if not done:
+                    break
+                self.progress.done = target.position()
+                self.progress.total = max(self.progress.total, self.runner.head())
+                if time.monotonic() - last_published > 0.5:
+                    self._publish()
+                    last_published = time.monotonic()
         if self.runner.stopping.is_set():
             return
         target.create_deferred_indexes()
@@ -249,6 +253,37 @@ class Worker:
         self.progress = None
         self._set("live")
         log.info("projection %s rebuilt", self.name)
+
+
+_gc_lock = threading.Lock()
+_gc_rebuilds = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while rebuilding.
+
+    A rebuild window makes millions of short-lived objects, which set off the cyclic garbage
+    collector over and over (a fifth of a rebuild's time, profiled). Objects alive before the
+    rebuild are frozen out of the collector's sight; the young generation is collected after
+    many more allocations. The thresholds come back when the last concurrent rebuild ends.
+    """
+    global _gc_rebuilds, _gc_saved  # noqa: PLW0603
+    with _gc_lock:
+        if _gc_rebuilds == 0:
+            _gc_saved = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(100_000, 50, 100)
+        _gc_rebuilds += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_rebuilds -= 1
+            if _gc_rebuilds == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                gc.unfreeze()
 
 
 class _Stopped(Exception):
