@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import PoolTimeout
+
+F = TypeVar("F", bound=Callable[..., Any])
+RETRY_FOR_SECONDS = 1.0  # how long a failed call is retried (a pooled connection broke: the next one may work)
+RETRY_WAIT_SECONDS = 0.2
+
+
+def retry_briefly(func: F) -> F:
+    """Retry a database call on a broken connection, for a second at most; never after a pool timeout.
+
+    The library retries its recorders' calls 10 times, 0.2 s apart. Each attempt may wait the
+    pool's timeout (POSTGRES_CONNECT_TIMEOUT, 5 s) for a connection, so with the database down
+    one call took 50 s and a request several of them. A pool timeout means no connection could
+    be made for that long: trying again at once would only wait as long again, so it is raised
+    (the API answers 503 with Retry-After), and a request fails in a few seconds.
+    """
+    func = getattr(func, "__wrapped__", func)  # the library's method without its own retry
+
+    @functools.wraps(func)
+    def retrying(*args: Any, **kwargs: Any) -> Any:
+        give_up_at = time.monotonic() + RETRY_FOR_SECONDS
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except (InterfaceError, OperationalError) as e:
+                if isinstance(e.__cause__, PoolTimeout) or time.monotonic() + RETRY_WAIT_SECONDS > give_up_at:
+                    raise
+                time.sleep(RETRY_WAIT_SECONDS)
+
+    return retrying  # type: ignore[return-value]
 
 
 class ClaimsRecorder(PostgresApplicationRecorder):
@@ -18,7 +49,13 @@ class ClaimsRecorder(PostgresApplicationRecorder):
     save holds a few hundred KB (a batch of ~1,000 claims). One statement carrying arrays has
     no such limit and is faster. Everything else (the table lock that serialises inserts, the
     NOTIFY, the returned positions in event order) is the library's.
+
+    Its calls are retried briefly (``retry_briefly``), not the library's 10 times.
     """
+
+    select_events = retry_briefly(PostgresApplicationRecorder.select_events)
+    select_notifications = retry_briefly(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = retry_briefly(PostgresApplicationRecorder.max_notification_id)
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -31,7 +68,7 @@ class ClaimsRecorder(PostgresApplicationRecorder):
             " ORDER BY n RETURNING notification_id"
         ).format(table=Identifier(datastore.schema, self.events_table_name))
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @retry_briefly
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.transaction(commit=True) as curs:
             self._insert_events(curs, stored_events, **kwargs)

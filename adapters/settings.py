@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1, description="largest request body accepted (bytes); larger ones get 413"
     )
+    idempotency_ttl_hours: float = Field(
+        default=24, gt=0, description="how long an Idempotency-Key's first answer is kept (and replayed), in hours"
+    )
 
     def eventsourcing_env(self, database_url: str) -> dict[str, str]:
         """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""

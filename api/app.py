@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from adapters.settings import Settings
 from api import errors
 from api.bootstrap import Services, bootstrap
+from api.idempotency import Idempotency
 from api.limits import BodyLimit
 from api.middleware import RequestId
 from api.routers import audit, claims, health, parties, positions, projections, topics
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
+    app.add_middleware(Idempotency)  # inside BodyLimit: the body it reads for the fingerprint is limited
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestId)  # outermost: a 413 from BodyLimit carries the request id too
     errors.install(app)

@@ -7,6 +7,7 @@ from typing import Any
 
 from adapters.audit import AuditLog
 from adapters.database import Database
+from adapters.idempotency import IdempotencyStore
 from adapters.keys import KeyStore
 from adapters.settings import Settings
 from domain.application import ClaimsApplication
@@ -24,6 +25,7 @@ class Services:
     views: dict[str, View]
     keys: KeyStore
     runner: Runner | None = field(default=None)
+    idempotency: IdempotencyStore | None = field(default=None)
 
     def run_projections(self, names: list[str] | None = None) -> Runner:
         """Start the projection workers in this process."""
@@ -51,8 +53,14 @@ def bootstrap(settings: Settings | None = None) -> Services:
         read_models = views(app)
         keys = KeyStore(app.recorder.datastore)  # type: ignore[attr-defined]
         keys.create_table()
+        idempotency = IdempotencyStore(
+            app.recorder.datastore, ttl_hours=settings.idempotency_ttl_hours  # type: ignore[attr-defined]
+        )
+        idempotency.create_table()
     except BaseException:
         database.stop()
         raise
     app.suggest_parties = read_models["parties"].resolve  # type: ignore[method-assign]
-    return Services(settings=settings, database=database, app=app, views=read_models, keys=keys)
+    return Services(
+        settings=settings, database=database, app=app, views=read_models, keys=keys, idempotency=idempotency
+    )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import errors as e
@@ -39,6 +43,31 @@ TITLES = {
     503: "Service unavailable",
     504: "Gateway timeout",
 }
+
+
+# The database is down, restarting or unreachable (the pool found no connection in time): 503, retry later.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OperationalError, InterfaceError,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+# What each problem a route may answer means, as the OpenAPI document says it (see ``document_problems``).
+PROBLEMS: dict[int, str] = {
+    400: "the body could not be read (not UTF-8)",
+    401: "no API key, or a token that is no (unrevoked) key",
+    403: "the key's role is too low (`needed_role`, `role`)",
+    404: "nothing has that id",
+    409: "it clashes with the current state (id or alias taken, already retracted or merged) or with a concurrent write",
+    412: "If-Match names another version than the current one (`current_version`)",
+    413: "the body is larger than the server's limit, or a batch holds too many claims",
+    422: "invalid input: `errors` names each field and why",
+    428: 'the write needs If-Match: "<version>"',
+    503: "the database is unavailable: retry after `Retry-After` seconds",
+    504: "the projections read have not reached X-Min-Position in time (`pending`): retry",
+}
+PROBLEM_JSON = "application/problem+json"
+WRITES = frozenset({"post", "put", "patch"})
 
 
 class ProblemException(Exception):
@@ -92,8 +121,72 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _problem_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": PROBLEMS[status],
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if status == 503:
+        response["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
+    elif status == 401:
+        response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return response
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Declare on each operation the problems it may answer, as application/problem+json.
+
+    Which ones follows from the operation's shape, so that a new route is documented too:
+    every /v1 operation may answer 401, 403 (it needs a key) and 503 (the database); one with
+    a path parameter 404; one with parameters or a body 422 (FastAPI's own 422, a JSON
+    `detail` list, is replaced: this API answers a problem); one with a body 400 and 413,
+    and, as a write, 409; If-Match brings 412 and 428, X-Min-Position 504.
+    """
+    from api.schemas.common import Problem
+
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for path, operations in openapi.get("paths", {}).items():
+        for method, operation in operations.items():
+            parameters = operation.get("parameters", [])
+            kinds = {p.get("in") for p in parameters}
+            headers = {p.get("name", "").lower() for p in parameters if p.get("in") == "header"}
+            body = "requestBody" in operation
+            statuses: set[int] = set()
+            if path.startswith("/v1/"):
+                statuses |= {401, 403, 503}
+            if "path" in kinds:
+                statuses.add(404)
+            if parameters or body:
+                statuses.add(422)
+            if body:
+                statuses |= {400, 413}
+                if method in WRITES:
+                    statuses.add(409)
+            if "if-match" in headers:
+                statuses |= {412, 428}
+            if "x-min-position" in headers:
+                statuses.add(504)
+            responses = operation.setdefault("responses", {})
+            for status in sorted(statuses):
+                if str(status) not in responses or status == 422:
+                    responses[str(status)] = _problem_response(status)
+    for unused in ("HTTPValidationError", "ValidationError"):  # in that order: the first refers to the second
+        if f'"#/components/schemas/{unused}"' not in json.dumps(openapi):
+            schemas.pop(unused, None)
+    return openapi
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into problem+json."""
+    """Register the handlers that turn every error into problem+json (and document them)."""
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(e.DomainError)
     async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
@@ -126,6 +219,17 @@ def install(app: FastAPI) -> None:
         response = problem(request, exc.status_code, str(exc.detail), getattr(exc, "kind", None))
         response.headers.update(exc.headers or {})
         return response
+
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable in %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, str(exc).strip())
+        response = problem(request, 503, f"the database is unavailable; retry in {RETRY_AFTER_SECONDS} s",
+                           "database-unavailable")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    for cls in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(cls, database_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import AppServices
 
@@ -16,7 +17,15 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    database: str
+
+
+@router.get("/readyz", response_model=Readiness, responses={
+    503: {"model": Readiness, "description": "the database does not answer: retry after `Retry-After` seconds",
+          "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}},
+})
 def readyz(services: AppServices) -> JSONResponse:
     """The database answers."""
     try:

@@ -91,5 +91,6 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str | None = None
+    instance: str | None = Field(default=None, description="the request's path")
     errors: list[dict[str, Any]] | None = None
     request_id: str | None = None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.schemas.common import Name, Note, Slug, Strict
 from domain.party import Party
@@ -53,8 +53,15 @@ class PartyUpdateIn(Strict):
 
     name: Name | None = None
     kind: PartyKind | None = None
-    affiliation: Name | None = None
+    affiliation: Name | None = Field(default=None, description="null: the party speaks for no other from now on")
     reason: Note | None = None
+
+    @field_validator("name", "kind", mode="before")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null: a party always has this field")
+        return value
 
 
 class PartyOut(BaseModel):
