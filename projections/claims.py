@@ -167,39 +167,29 @@ class ClaimsProjection(BatchProjection[ClaimsView]):
                 rows[row["id"]] = {"seq": row["seq"], "doc": row["doc"], "stored": True}
         for seq, event in claim_events:
             self.fold(event, seq, rows)
-        stored = [(*self._row(cid, row), bool(row.get("dirty"))) for cid, row in rows.items() if row.get("stored")]
-        new = [self._row(cid, row) for cid, row in rows.items() if not row.get("stored")]
-        # Bulk both ways: COPY into scratch tables, then one statement each. The text search
-        # vector is computed again only for claims whose text, position or language changed.
-        if stored:
-            curs.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS claims_changed (id uuid, seq bigint, stated_key timestamptz,"
-                " doc jsonb, config regconfig, body text, dirty boolean) ON COMMIT DELETE ROWS"
+        # Bulk: every touched claim goes by COPY into a scratch table, then one UPDATE for the
+        # claims the view had and one INSERT for the new ones. A search vector is computed for
+        # new claims and for those whose text, position or language changed, no others.
+        curs.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS claims_rows (id uuid, seq bigint, stated_key timestamptz,"
+            " doc jsonb, config regconfig, body text, stored boolean, dirty boolean) ON COMMIT DELETE ROWS"
+        )
+        with curs.copy("COPY claims_rows FROM STDIN") as copy:
+            for cid, row in rows.items():
+                copy.write_row((*self._row(cid, row), bool(row.get("stored")), bool(row.get("dirty"))))
+        curs.execute(
+            self.view.q(
+                "UPDATE {claim} AS c SET stated_key = t.stated_key, doc = t.doc,"
+                " search = CASE WHEN t.dirty THEN to_tsvector(t.config, t.body) ELSE c.search END"
+                " FROM claims_rows AS t WHERE t.stored AND c.id = t.id"
             )
-            with curs.copy("COPY claims_changed FROM STDIN") as copy:
-                for row in stored:
-                    copy.write_row(row)
-            curs.execute(
-                self.view.q(
-                    "UPDATE {claim} AS c SET stated_key = t.stated_key, doc = t.doc,"
-                    " search = CASE WHEN t.dirty THEN to_tsvector(t.config, t.body) ELSE c.search END"
-                    " FROM claims_changed AS t WHERE c.id = t.id"
-                )
+        )
+        curs.execute(
+            self.view.q(
+                "INSERT INTO {claim} (id, seq, stated_key, doc, search)"
+                " SELECT id, seq, stated_key, doc, to_tsvector(config, body) FROM claims_rows WHERE NOT stored"
             )
-        if new:
-            curs.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS claims_batch (id uuid, seq bigint, stated_key timestamptz,"
-                " doc jsonb, config regconfig, body text) ON COMMIT DELETE ROWS"
-            )
-            with curs.copy("COPY claims_batch FROM STDIN") as copy:
-                for row in new:
-                    copy.write_row(row)
-            curs.execute(
-                self.view.q(
-                    "INSERT INTO {claim} (id, seq, stated_key, doc, search)"
-                    " SELECT id, seq, stated_key, doc, to_tsvector(config, body) FROM claims_batch"
-                )
-            )
+        )
 
     @staticmethod
     def _row(claim_id: UUID, row: dict[str, Any]) -> tuple[Any, ...]:
