@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test load lock clean bench
+.PHONY: run test load lock clean bench fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ BENCH_HOME   ?= .claims/bench
 BENCH_ARGS   ?= --runs 3
 bench: $(STAMP)
 	$(BIN)/python -m bench.rebuild --events $(BENCH_EVENTS) --home $(BENCH_HOME) $(BENCH_ARGS)
+
+# A longer fuzzing run than the suite's (15 cases an operation): FUZZ_EXAMPLES cases per operation,
+# valid and invalid, against the OpenAPI schema (tests/integration/test_fuzz.py). Reproducible unless
+# FUZZ_RANDOM=1, which draws new cases each run (a failure prints how to reproduce it).
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	CLAIMS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(if $(FUZZ_RANDOM),CLAIMS_FUZZ_RANDOM=1) $(BIN)/pytest tests/integration/test_fuzz.py
 
 # Re-resolve the pinned versions after changing pyproject.toml's ranges.
 lock:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from adapters.settings import Settings
 from api import errors
 from api.bootstrap import Services, bootstrap
+from api.deps import CleanQuery
 from api.idempotency import Idempotency
 from api.limits import BodyLimit
 from api.middleware import RequestId
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[CleanQuery],  # a NUL in the query string: 422 (no text in PostgreSQL can hold it)
     )
     if services is not None:
         app.state.services = services

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from api.auth import require
 from api.bootstrap import Services
 from api.errors import ProblemException
+from api.schemas.common import NUL_REFUSED
 from domain.application import ClaimsApplication
 from domain.base import Meta
 
@@ -44,6 +45,15 @@ def get_if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = Non
     return int(match.group(1))
 
 
+def refuse_nul_in_query(request: Request) -> None:
+    """422 for a query parameter holding a NUL character (%00): PostgreSQL cannot compare text with it."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            field = name.replace("\x00", "\\u0000")
+            raise ProblemException(422, f"invalid input: {field}", kind="validation",
+                                   errors=[{"field": field, "reason": NUL_REFUSED}])
+
+
 App = Annotated[ClaimsApplication, Depends(get_app)]
 CurrentMeta = Annotated[Meta, Depends(get_meta)]
 IfMatch = Annotated[int, Depends(get_if_match)]
@@ -54,3 +64,4 @@ Access = Depends(require())  # reader to read (GET, HEAD), writer to write (POST
 Reader = Depends(require("reader"))
 Writer = Depends(require("writer"))
 Admin = Depends(require("admin"))
+CleanQuery = Depends(refuse_nul_in_query)  # on the whole app (api/app.py)

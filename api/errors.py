@@ -58,7 +58,7 @@ PROBLEMS: dict[int, str] = {
     401: "no API key, or a token that is no (unrevoked) key",
     403: "the key's role is too low (`needed_role`, `role`)",
     404: "nothing has that id",
-    409: "it clashes with the current state (id or alias taken, already retracted or merged) or with a concurrent write",
+    409: "it clashes with the current state (id or alias taken, already retracted or merged) or a concurrent write",
     412: "If-Match names another version than the current one (`current_version`)",
     413: "the body is larger than the server's limit, or a batch holds too many claims",
     422: "invalid input: `errors` names each field and why",
@@ -137,10 +137,11 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     """Declare on each operation the problems it may answer, as application/problem+json.
 
     Which ones follows from the operation's shape, so that a new route is documented too:
-    every /v1 operation may answer 401, 403 (it needs a key) and 503 (the database); one with
-    a path parameter 404; one with parameters or a body 422 (FastAPI's own 422, a JSON
-    `detail` list, is replaced: this API answers a problem); one with a body 400 and 413,
-    and, as a write, 409; If-Match brings 412 and 428, X-Min-Position 504.
+    every operation may answer 422 (bad parameters or body, or a NUL in the query string;
+    FastAPI's own 422, a JSON `detail` list, is replaced: this API answers a problem); every
+    /v1 operation 401, 403 (it needs a key) and 503 (the database); one with a path parameter
+    404; one with a body 400 and 413, and, as a write, 409; If-Match brings 412 and 428,
+    X-Min-Position 504.
     """
     from api.schemas.common import Problem
 
@@ -152,13 +153,11 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
             kinds = {p.get("in") for p in parameters}
             headers = {p.get("name", "").lower() for p in parameters if p.get("in") == "header"}
             body = "requestBody" in operation
-            statuses: set[int] = set()
+            statuses = {422}
             if path.startswith("/v1/"):
                 statuses |= {401, 403, 503}
             if "path" in kinds:
                 statuses.add(404)
-            if parameters or body:
-                statuses.add(422)
             if body:
                 statuses |= {400, 413}
                 if method in WRITES:

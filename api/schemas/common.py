@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain.party import SLUG_PATTERN
 
@@ -49,10 +49,35 @@ Url = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_url)]
 Scalar = str | int | float | bool | None
 
 
+NUL_REFUSED = "must not contain the NUL character (\\u0000): PostgreSQL text cannot hold it"
+
+
+def has_nul(value: Any) -> bool:
+    """True if a string in ``value`` (or in the lists and dicts it holds, keys too) has a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
 class Strict(BaseModel):
-    """Unknown fields are refused, not dropped: a typo must not lose data silently."""
+    """Unknown fields are refused, not dropped: a typo must not lose data silently.
+
+    Nor is a NUL character taken in any text: the event store keeps it (in JSON), but no
+    view can (PostgreSQL text and jsonb refuse it), so one such event would stop the projections.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError(NUL_REFUSED)
+        return value
 
 
 class Source(Strict):

@@ -368,4 +368,9 @@ def test_server_killed_under_load_keeps_every_201_and_its_projections_equal_a_re
         services.close()
     output = home.stop_server()
     assert "Traceback" not in output, output
+    # The killed server was forgotten as a user of the embedded PostgreSQL: the last live one stopped it.
+    deadline = time.monotonic() + 20
+    while home.postmaster() is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert home.postmaster() is None, "the embedded PostgreSQL outlived its last live user"
     print(f"\n{len(created)} claims answered 201 from {WRITERS} writers in {LOAD_SECONDS} s before the kill")

@@ -1,10 +1,10 @@
 """Schemathesis against the OpenAPI schema: every operation, with an admin key, finds no 500 and no
 answer that breaks the schema (its body, its status code).
 
-A bounded, reproducible run (CLAIMS_FUZZ_EXAMPLES cases per operation, 15 unless set; derandomized) is
-part of the suite; `make fuzz` runs a longer one. Parties, topics and claims are recorded first, and
-about half the cases name them (in the path, the query, the body, If-Match), so that operations reach
-real data and real writes, not only 404 and "unknown party".
+A bounded, reproducible run (CLAIMS_FUZZ_EXAMPLES cases per operation, 15 unless set; derandomized
+unless CLAIMS_FUZZ_RANDOM is set) is part of the suite; `make fuzz` runs a longer one. Parties, topics
+and claims are recorded first, and about half the cases name them (in the path, the query, the body,
+If-Match), so that operations reach real data and real writes, not only 404 and "unknown party".
 
 Each operation is a test of its own, driven by the Hypothesis strategies schemathesis derives from
 the schema (valid and invalid requests alike). Schemathesis' own pytest integration
@@ -33,6 +33,7 @@ from tests.conftest import meta
 from tests.integration.conftest import ORF, PARTIES, caught_up, claim_body
 
 EXAMPLES = int(os.environ.get("CLAIMS_FUZZ_EXAMPLES", "15"))
+DERANDOMIZE = not os.environ.get("CLAIMS_FUZZ_RANDOM")  # set: new cases each run (`make fuzz FUZZ_RANDOM=1`)
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 
 CONFIG = schemathesis.Config.from_dict({
@@ -121,7 +122,7 @@ def cases(label: str) -> st.SearchStrategy[Any]:
 def test_every_operation_answers_no_500_and_conforms_to_its_schema(label: str, fuzz_app: tuple[Any, str]) -> None:
     asgi, token = fuzz_app
 
-    @hypothesis.settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("CLAIMS_FUZZ_RANDOM") is None, database=None,
+    @hypothesis.settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(case=cases(label), real=st.booleans(), pick=st.integers(0, 5))
     def fuzz(case: Any, real: bool, pick: int) -> None:
@@ -141,3 +142,62 @@ def test_every_path_is_fuzzed() -> None:
     assert {"POST /v1/claims", "POST /v1/claims/batch", "GET /v1/claims/{claim_id}", "PUT /v1/topics/{topic_id}",
             "PATCH /v1/parties/{party_id}", "POST /v1/projections/{name}/rebuild", "GET /v1/audit/verify",
             "GET /readyz"} <= OPERATIONS.keys()
+
+
+# -- what the fuzzer found, pinned down ---------------------------------------------------------------
+
+
+def test_a_nul_character_is_refused_in_any_text_and_stops_no_projection(api: Any, live: Services) -> None:
+    """A NUL was recorded (201), then no view could hold it: the claims, parties and positions
+    projections stopped on that event for good. Now it is refused at the edge."""
+    for path, body, field in [
+        ("/v1/claims", claim_body(text="a\u0000b"), "text"),
+        ("/v1/claims", claim_body(facts={"n\u0000": 1}), "facts"),
+        ("/v1/claims", claim_body(source={"url": "https://example.org/\u0000"}), "source.url"),
+        ("/v1/parties", {"id": "x-y", "name": "X\u0000Y", "kind": "person"}, "name"),
+        ("/v1/parties", {"id": "x-y", "name": "X Y", "kind": "person", "aliases": ["\u0000"]}, "aliases"),
+        ("/v1/claims/batch", [claim_body(), claim_body(position="\u0000")], "position"),  # item 1
+    ]:
+        response = api.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert any(err["field"].endswith(field) and "NUL" in err["reason"] for err in problem["errors"]), problem
+    assert api.post("/v1/claims", json=claim_body()).status_code == 201
+    caught_up(live)
+    assert all(item["state"] == "live" for item in api.get("/v1/projections").json()["items"])
+
+
+def test_a_nul_character_in_the_query_string_is_refused(api: Any) -> None:
+    """GET /v1/positions?topic=%00 reached PostgreSQL, which refused it: 500."""
+    for url in ["/v1/positions?topic=a%00", "/v1/claims?q=%00", "/v1/positions/history?party=russia&topic=%00",
+                "/v1/reports/positions?topic=%00", "/v1/projections?x%00=1"]:
+        response = api.get(url)
+        assert response.status_code == 422, (url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "NUL" in response.json()["errors"][0]["reason"]
+
+
+def test_a_party_update_cannot_null_its_name_or_kind(api: Any) -> None:
+    """PATCH {"name": null} was a 500 (TypeError normalising None); {"kind": null} recorded a party
+    without a kind."""
+    for body in [{"name": None}, {"kind": None}]:
+        response = api.patch("/v1/parties/russia", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == next(iter(body))
+    response = api.patch("/v1/parties/kremlin", json={"affiliation": None})  # that one may be null: no affiliation
+    assert response.status_code == 200 and response.json()["affiliation"] is None
+
+
+def test_every_problem_an_operation_may_answer_is_documented_as_problem_json(client: Any) -> None:
+    openapi = client.get("/openapi.json").json()
+    correction = openapi["paths"]["/v1/claims/{claim_id}/corrections"]["post"]["responses"]
+    assert {"400", "401", "403", "404", "409", "412", "413", "422", "428", "503"} <= correction.keys()
+    problem_json = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert correction["422"]["content"] == problem_json
+    assert "Retry-After" in correction["503"]["headers"]
+    assert "504" in openapi["paths"]["/v1/claims"]["get"]["responses"]
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]
+    # A body that is not UTF-8 is a 400 problem, as documented.
+    response = client.post("/v1/parties", content=b'{"id": "\xff"}', headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
