@@ -13,6 +13,8 @@ from api.bootstrap import Services, bootstrap
 from api.deps import CleanQuery
 from api.idempotency import Idempotency
 from api.limits import BodyLimit
+from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import router as metrics_router
 from api.middleware import RequestId
 from api.routers import audit, claims, health, parties, positions, projections, topics
 
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or bootstrap(settings)
+        app.state.metrics.services = app.state.services
         if owned and settings.run_projections:
             app.state.services.run_projections()
         try:
@@ -47,12 +50,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
         dependencies=[CleanQuery],  # a NUL in the query string: 422 (no text in PostgreSQL can hold it)
     )
+    app.state.metrics = Metrics()
+    app.state.metrics.services = services
     if services is not None:
         app.state.services = services
     app.add_middleware(Idempotency)  # inside BodyLimit: the body it reads for the fingerprint is limited
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestId)  # outermost: a 413 from BodyLimit carries the request id too
+    app.add_middleware(RequestId)  # a 413 from BodyLimit carries the request id too
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts every answer
     errors.install(app)
     for module in (parties, claims, topics, positions, projections, audit, health):
         app.include_router(module.router)
+    app.include_router(metrics_router)
     return app

@@ -48,3 +48,13 @@ def test_topic_put_sets_title_and_get_reads_it(api: Any) -> None:
 def test_health_and_readiness(api: Any) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/readyz").status_code == 200
+
+
+def test_metrics_count_requests_by_route_and_show_projection_lag(api: Any) -> None:
+    api.get("/v1/parties/russia")
+    api.get("/v1/parties/nobody")
+    text = api.get("/metrics").text
+    assert 'claims_http_requests_total{method="GET",route="/v1/parties/{party_id}",status="200"} 1.0' in text
+    assert 'claims_http_requests_total{method="GET",route="/v1/parties/{party_id}",status="404"} 1.0' in text
+    assert 'claims_projection_lag_events{name="positions"}' in text
+    assert "claims_log_head_position" in text
