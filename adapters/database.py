@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from adapters.settings import Settings
 
@@ -94,10 +94,3 @@ def _forget_dead_users(pgdata: Path) -> None:
     with PostgresServer._lock:  # noqa: SLF001  (the wheel's own inter-process lock on that list)
         users = DiskList(pgdata / ".handle_pids.json")
         users.put([pid for pid in users.get() if alive(pid)])
-
-
-def describe(url: str) -> str:
-    """The connection string without its password, for logs and messages."""
-    params = conninfo_to_dict(url)
-    params.pop("password", None)
-    return " ".join(f"{k}={v}" for k, v in params.items())

@@ -83,27 +83,28 @@ class PositionsView(View):
         as_of: datetime | None = None, at: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Each party's position on each topic (or the ones asked for)."""
-        query = self.q(
-            _ATTRIBUTED
-            + "SELECT DISTINCT ON (party, topic) party, topic, stance, position, claim, speaker, stated_at,"
+        return self._attributed(
+            "SELECT DISTINCT ON (party, topic) party, topic, stance, position, claim, speaker, stated_at,"
             " count(*) OVER (PARTITION BY party, topic) AS claims, sys_from AS updated_at"
-            " FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC"
+            " FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC",
+            _params(party, topic, as_of, at),
         )
-        with self.datastore.transaction(commit=False) as curs:
-            return list(curs.execute(query, _params(party, topic, as_of, at)).fetchall())
 
     def history(
         self, *, party: str, topic: str, as_of: datetime | None = None, at: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Every change of a party's position on a topic, in stated_at order, shifts of stance marked."""
-        query = self.q(
-            _ATTRIBUTED
-            + "SELECT party, topic, stance, position, claim, speaker, stated_at, sys_from AS recorded_at,"
+        return self._attributed(
+            "SELECT party, topic, stance, position, claim, speaker, stated_at, sys_from AS recorded_at,"
             " coalesce(stance <> lag(stance) OVER w, false) AS shift, lag(stance) OVER w AS previous_stance"
-            " FROM attributed WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq"
+            " FROM attributed WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq",
+            _params(party, topic, as_of, at),
         )
+
+    def _attributed(self, select: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run ``select`` over the claims attributed to every party they count for (``_ATTRIBUTED``)."""
         with self.datastore.transaction(commit=False) as curs:
-            return list(curs.execute(query, _params(party, topic, as_of, at)).fetchall())
+            return list(curs.execute(self.q(_ATTRIBUTED + select), params).fetchall())
 
 
 def _params(party: str | None, topic: str | None, as_of: datetime | None, at: datetime | None) -> dict[str, Any]:

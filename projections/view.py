@@ -130,8 +130,3 @@ class BatchProjection(Projection[TView], Generic[TView]):
 def topics_of(*classes: type) -> tuple[str, ...]:
     """The stored topics of some event classes (a projection reads only the events it handles)."""
     return tuple(get_topic(cls) for cls in classes)
-
-
-def event_type(event: Any) -> str:
-    """"ClaimAsserted" for a Claim.ClaimAsserted event."""
-    return type(event).__name__
