@@ -43,15 +43,21 @@ def retry_briefly(func: F) -> F:
 
 
 class ClaimsRecorder(PostgresApplicationRecorder):
-    """Stores a save's events with one multi-row INSERT (arrays unnested), not a pipelined executemany.
+    """Stores a save's events in one statement: a multi-row INSERT, or COPY for a large save.
 
     The library pipelines one INSERT per event; with psycopg 3.3 that pipeline stalls once a
-    save holds a few hundred KB (a batch of ~1,000 claims). One statement carrying arrays has
-    no such limit and is faster. Everything else (the table lock that serialises inserts, the
-    NOTIFY, the returned positions in event order) is the library's.
+    save holds a few hundred KB (a batch of ~1,000 claims). A small save is one INSERT of
+    unnested arrays. A large one (``copy_from`` events or more: a batch, a group commit) is
+    streamed by binary COPY, 2-3 times faster again: the rows are formatted in C and the server
+    stores them as they arrive. COPY returns no positions; the table lock, held from before the
+    COPY to the commit, makes them exactly the positions above the head read under that lock,
+    assigned in row order. Everything else (the lock that serialises inserts, the NOTIFY, the
+    hash-chain trigger firing row by row in position order) is the library's or unchanged.
 
     Its calls are retried briefly (``retry_briefly``), not the library's 10 times.
     """
+
+    copy_from = 64  # from this many events a save is COPYed; fewer go in one INSERT (COPY costs two more round trips)
 
     select_events = retry_briefly(PostgresApplicationRecorder.select_events)
     select_notifications = retry_briefly(PostgresApplicationRecorder.select_notifications)
@@ -67,6 +73,15 @@ class ClaimsRecorder(PostgresApplicationRecorder):
             " WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)"
             " ORDER BY n RETURNING notification_id"
         ).format(table=Identifier(datastore.schema, self.events_table_name))
+        table = Identifier(datastore.schema, self.events_table_name)
+        self.copy_in = SQL(
+            "COPY {table} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(table=table)
+        self.copy_types = [id_type, "int8", "text", "bytea"]
+        self.head_under_lock = SQL("SELECT coalesce(max(notification_id), 0) AS head FROM {table}").format(table=table)
+        self.positions_after = SQL(
+            "SELECT notification_id FROM {table} WHERE notification_id > %s ORDER BY notification_id"
+        ).format(table=table)
 
     @retry_briefly
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -76,6 +91,8 @@ class ClaimsRecorder(PostgresApplicationRecorder):
                 return []
             self._lock_table(curs)
             self._notify_channel(curs)
+            if len(stored_events) >= self.copy_from:
+                return self._copy(curs, stored_events)
             curs.execute(
                 self.insert_unnested,
                 (
@@ -86,3 +103,15 @@ class ClaimsRecorder(PostgresApplicationRecorder):
                 ),
             )
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def _copy(self, curs: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """COPY the events in; their positions are those above the head (the table is locked)."""
+        head = curs.execute(self.head_under_lock).fetchone()["head"]
+        with curs.copy(self.copy_in) as copy:
+            copy.set_types(self.copy_types)
+            for e in stored_events:
+                copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+        positions = [row["notification_id"] for row in curs.execute(self.positions_after, (head,)).fetchall()]
+        if len(positions) != len(stored_events):  # only another writer ignoring the lock could cause this
+            raise RuntimeError(f"COPY stored {len(stored_events)} events but {len(positions)} follow position {head}")
+        return positions

@@ -84,10 +84,26 @@ class TestClaimsRecorderIsAnApplicationRecorder(_OnTestDatabase, library_cases.A
     pass
 
 
+class TestClaimsRecorderCopyingEverySave(TestClaimsRecorderIsAnApplicationRecorder):
+    """The same cases with every save written by COPY (a large save's path), not only those of 64+ events."""
+
+    def create_recorder(self) -> ClaimsRecorder:
+        recorder = super().create_recorder()
+        recorder.copy_from = 1
+        return recorder
+
+
 class TestClaimsRecorderNeverInterleavesNotificationIds(
     _OnTestDatabase, library_cases.NonInterleavingNotificationIDsBaseCase
 ):
     pass
+
+
+class TestClaimsRecorderNeverInterleavesCopiedSaves(TestClaimsRecorderNeverInterleavesNotificationIds):
+    def create_recorder(self) -> ClaimsRecorder:
+        recorder = super().create_recorder()
+        recorder.copy_from = 1
+        return recorder
 
 
 class ViewAsTrackingRecorder(_OnTestDatabase, library_cases.TrackingRecorderTestCase):
