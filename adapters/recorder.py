@@ -79,9 +79,24 @@ class ClaimsRecorder(PostgresApplicationRecorder):
         ).format(table=table)
         self.copy_types = [id_type, "int8", "text", "bytea"]
         self.head_under_lock = SQL("SELECT coalesce(max(notification_id), 0) AS head FROM {table}").format(table=table)
+        self.select_many = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {table}"
+            f" WHERE originator_id = ANY(%s::{id_type}[]) ORDER BY originator_id, originator_version"
+        ).format(table=table)
         self.positions_after = SQL(
             "SELECT notification_id FROM {table} WHERE notification_id > %s ORDER BY notification_id"
         ).format(table=table)
+
+    @retry_briefly
+    def select_streams(self, originator_ids: Sequence[Any]) -> list[StoredEvent]:
+        """Every event of these streams in one query, stream after stream, each in version order."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_many, (list(originator_ids),))
+            return [
+                StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                            topic=row["topic"], state=bytes(row["state"]))
+                for row in curs.fetchall()
+            ]
 
     @retry_briefly
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

@@ -123,6 +123,32 @@ def test_batch_records_all_in_order_or_nothing(api: Any, services: Any) -> None:
     assert [api.get(f"/v1/claims/{i}").json()["text"] for i in ids] == ["Aussage 0", "Aussage 1", "Aussage 2"]
 
 
+def test_batch_resolves_every_name_as_a_single_claim_does(api: Any) -> None:
+    """A batch looks its parties and topics up all at once; it must answer what one-by-one lookups would."""
+    assert api.post("/v1/parties", json={"id": "k-dmitriev", "name": "K. Dmitriev", "kind": "person",
+                                         "aliases": ["Kirill D."]}).status_code == 201
+    assert api.post("/v1/parties/k-dmitriev/merge", json={"into": "kirill-dmitriev"}).status_code == 200
+    assert api.put("/v1/topics/sanctions", json={"title": "Sanktionen"}).status_code in (200, 201)
+    items = [
+        claim_body(speaker="dmitry-peskov", about=None, topic="sanctions"),  # an id; a defined topic
+        claim_body(speaker="PESKOW", about="Dmitriew", co_speakers=["Kreml"]),  # aliases, any case
+        claim_body(speaker="k-dmitriev", about="Kirill D.", topic="new-topic"),  # merged: its survivor; a new topic
+        claim_body(speaker="Kremlin", about="ukraine", topic="new-topic"),  # a name; the topic once
+    ]
+    batch = api.post("/v1/claims/batch", json=items)
+    assert batch.status_code == 201, batch.text
+    singles = [api.post("/v1/claims", json=item).json() for item in items]
+    recorded = [api.get(f"/v1/claims/{i}").json() for i in batch.json()["ids"]]
+    fields = ("speaker", "co_speakers", "about", "topic")
+    assert [[c[f] for f in fields] for c in recorded] == [[c[f] for f in fields] for c in singles] == [
+        ["dmitry-peskov", [], None, "sanctions"],
+        ["dmitry-peskov", ["kremlin"], "kirill-dmitriev", "miami-talks"],
+        ["kirill-dmitriev", [], "kirill-dmitriev", "new-topic"],
+        ["kremlin", [], "ukraine", "new-topic"],
+    ]
+    assert api.get("/v1/topics/sanctions").json()["title"] == "Sanktionen"  # not redefined by the batch
+
+
 def test_batch_accepts_ndjson(api: Any) -> None:
     import orjson
 
