@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: float = Field(
         default=24, gt=0, description="how long an Idempotency-Key's first answer is kept (and replayed), in hours"
     )
+    group_commit: bool = Field(
+        default=True, description="coalesce concurrent POST /v1/claims into one transaction; off: one each"
+    )
+    group_commit_max: int = Field(default=500, ge=1, description="claims per group-commit transaction, at most")
 
     def eventsourcing_env(self, database_url: str) -> dict[str, str]:
         """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""

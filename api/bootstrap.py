@@ -48,7 +48,11 @@ def bootstrap(settings: Settings | None = None) -> Services:
     database = Database(settings)
     url = database.start()
     try:
-        app = ClaimsApplication(env=settings.eventsourcing_env(url))
+        app = ClaimsApplication(
+            env=settings.eventsourcing_env(url),
+            group_commit=settings.group_commit,
+            group_commit_max=settings.group_commit_max,
+        )
         AuditLog.of(app).install()  # hash chain and append-only triggers on the events table
         read_models = views(app)
         keys = KeyStore(app.recorder.datastore)  # type: ignore[attr-defined]

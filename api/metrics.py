@@ -27,6 +27,10 @@ class Metrics:
             "claims_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
         )
+        self.group_commit_size = Histogram(
+            "claims_group_commit_size", "Claims saved per group-commit transaction (POST /v1/claims)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=self.registry,
+        )
         self.services: Any = None
         self.registry.register(_ProjectionCollector(self))
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import RecordConflictError
 
 from domain.base import Meta, Recorded
@@ -32,6 +34,7 @@ from domain.errors import (
     UnknownParty,
     AliasTaken,
 )
+from domain.group_commit import GroupCommitter
 from domain.names import normalize_name
 from domain.party import SLUG_PATTERN, AliasIndex, Party
 from domain.topic import Topic
@@ -69,6 +72,15 @@ class Saved(Generic[T]):
     position: int | None
 
 
+@dataclass(frozen=True)
+class _NewClaim:
+    """A validated claim waiting for its group's commit: its events, and those of the topic it defines."""
+
+    claim: Claim
+    events: list[Any]
+    topic_events: list[Any]
+
+
 class ClaimsApplication(Application[UUID]):
     """Parties, topics and claims, recorded as events."""
 
@@ -76,6 +88,30 @@ class ClaimsApplication(Application[UUID]):
 
     # Finds "did you mean" candidates for a name no party has; the read side plugs in here.
     suggest_parties: Callable[[str], list[dict[str, Any]]] = staticmethod(lambda name: [])
+    # Told the number of claims each group commit saved; a metric plugs in here.
+    on_group_commit: Callable[[int], None] = staticmethod(lambda size: None)
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, group_commit: bool = True, group_commit_max: int = 500
+    ) -> None:
+        """``group_commit``: concurrent ``record_claim`` calls share transactions of up to
+        ``group_commit_max`` claims; off, each call is a transaction of its own."""
+        super().__init__(env)
+        self._committer: GroupCommitter[_NewClaim, Saved[Claim]] | None = None
+        if group_commit:
+            self._committer = GroupCommitter(
+                self._commit_claims,
+                max_items=group_commit_max,
+                on_group=lambda size: self.on_group_commit(size),
+                name=f"{self.name}-group-commit",
+            )
+
+    def close(self) -> None:
+        """Commit the claims already handed over, stop the group committer, close the store."""
+        committer = getattr(self, "_committer", None)
+        if committer is not None:
+            committer.close()
+        super().close()
 
     # -- parties ---------------------------------------------------------------------
 
@@ -223,15 +259,64 @@ class ClaimsApplication(Application[UUID]):
     # -- claims ----------------------------------------------------------------------
 
     def record_claim(self, fields: dict[str, Any], meta: Meta) -> Saved[Claim]:
-        """Record one claim; ``fields`` as a request gives them (parties by id or alias)."""
+        """Record one claim; ``fields`` as a request gives them (parties by id or alias).
+
+        Returns once the claim is committed: with group commit, in one transaction with the
+        claims recorded concurrently (``submit_claim``), yet failing only with its own error.
+        """
+        return self.submit_claim(fields, meta).result()
+
+    def submit_claim(self, fields: dict[str, Any], meta: Meta) -> Future[Saved[Claim]]:
+        """Check a claim now (raising its error here), and hand it to the next group commit.
+
+        The Future resolves once the claim's transaction committed, to the claim and the
+        position of its last event (or of the new topic it names, if later), or fails with
+        this claim's own error (ClaimExists, Conflict) or the group's (the database is down).
+        Without group commit the claim is saved here, in a transaction of its own.
+        """
         claim, new = self._new_claim(fields, meta, _Lookups())
+        done: Future[Saved[Claim]] = Future()
         if not new:
-            return Saved(claim, None)
+            done.set_result(Saved(claim, None))
+        elif self._committer is None:
+            done.set_result(Saved(claim, self._save_checked(lambda: self._check_claim_new(claim), *new)))
+        else:
+            topics = [event for topic in new if topic is not claim for event in topic.collect_events()]
+            return self._committer.submit(_NewClaim(claim, list(claim.collect_events()), topics))
+        return done
 
-        def check() -> None:
-            self._check_claim_new(claim)
+    def _commit_claims(self, group: list[_NewClaim]) -> list[Saved[Claim] | BaseException]:
+        """Save a group of new claims in one transaction; if anything clashed, each on its own.
 
-        return Saved(claim, self._save_checked(check, *new))
+        A new topic several claims name is defined once (the first claim's definition), and not
+        at all if an earlier transaction defined it since they were checked. Any error but a
+        conflict (the database is down) is raised: it is the error of every claim in the group.
+        """
+        events: list[Any] = []
+        defined: set[UUID] = set()  # topics in the store, or defined earlier in this group
+        for item in group:
+            events.extend(item.events)
+            for event in item.topic_events:
+                if event.originator_id not in defined and event.originator_id not in self.repository:
+                    events.append(event)
+                defined.add(event.originator_id)
+        try:
+            recordings = self.save(*events)
+        except RecordConflictError:
+            return [self._commit_alone(item) for item in group]
+        positions = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings
+        }
+        return [Saved(item.claim, max(_positions(positions, item))) for item in group]
+
+    def _commit_alone(self, item: _NewClaim) -> Saved[Claim] | BaseException:
+        """One claim of a group that clashed, saved on its own: its own error, if it has one."""
+        try:
+            topic_events = [e for e in item.topic_events if e.originator_id not in self.repository]  # defined meanwhile
+            check = functools.partial(self._check_claim_new, item.claim)
+            return Saved(item.claim, self._save_checked(check, *item.events, *topic_events))
+        except Exception as e:  # noqa: BLE001  (this claim's outcome, not its neighbours')
+            return e
 
     def record_claims(self, items: list[dict[str, Any]], meta: Meta) -> Saved[list[Claim]]:
         """Record many claims in one transaction: all of them, or (naming each bad item) none."""
@@ -239,6 +324,7 @@ class ClaimsApplication(Application[UUID]):
         new: list[Recorded] = []
         errors: list[dict[str, Any]] = []
         lookups = _Lookups()
+        self._look_up_all(items, lookups)
         seen: dict[UUID, int] = {}
         for index, fields in enumerate(items):
             try:
@@ -416,6 +502,68 @@ class ClaimsApplication(Application[UUID]):
         seen.topics[slug] = new
         return new
 
+    def _look_up_all(self, items: list[dict[str, Any]], seen: _Lookups) -> None:
+        """Resolve every party and topic the items name at once: a few queries, not three per claim.
+
+        Fills ``seen`` as ``_party_id`` and ``_topic_for_claim`` would, one name at a time, with
+        the same rules (an id, else an alias; followed through merges). A name it cannot
+        resolve is left out, so the claim naming it fails as before, with its candidates.
+        """
+        names = {
+            name
+            for fields in items
+            for field in _PARTY_FIELDS
+            for name in (fields.get(field) if isinstance(fields.get(field), list) else [fields.get(field)])
+            if isinstance(name, str) and name not in seen.parties
+        }
+        slugs = {fields["topic"] for fields in items if isinstance(fields.get("topic"), str)} - seen.topics.keys()
+        slug_names = [name for name in names if _SLUG.match(name)]
+        found = self._get_many(
+            [Topic.create_id(s) for s in slugs]
+            + [Party.create_id(n) for n in slug_names]
+            + [AliasIndex.create_id(normalize_name(n)) for n in names]
+        )
+        party_of: dict[str, str] = {}  # name -> the party it names, before merges
+        for name in names:
+            party = found.get(Party.create_id(name)) if name in slug_names else None
+            index = found.get(AliasIndex.create_id(normalize_name(name)))
+            if isinstance(party, Party):
+                party_of[name] = party.slug
+            elif isinstance(index, AliasIndex):
+                party_of[name] = index.party
+        parties: dict[str, Party] = {p.slug: p for p in found.values() if isinstance(p, Party)}
+        wanted = set(party_of.values()) | {p.merged_into for p in parties.values() if p.merged_into}
+        while wanted := {slug for slug in wanted if slug not in parties}:  # parties aliases name, survivors
+            loaded = [p for p in self._get_many([Party.create_id(s) for s in wanted]).values() if isinstance(p, Party)]
+            parties.update((p.slug, p) for p in loaded)
+            wanted = {p.merged_into for p in loaded if p.merged_into}
+        for name, slug in party_of.items():
+            chain = [slug]
+            while slug in parties and parties[slug].merged_into and parties[slug].merged_into not in chain:
+                slug = parties[slug].merged_into  # type: ignore[assignment]
+                chain.append(slug)
+            if slug in parties:
+                seen.parties[name] = slug
+        for slug in slugs:
+            if isinstance(found.get(Topic.create_id(slug)), Topic):
+                seen.topics[slug] = None  # defined already: nothing to add
+
+    def _get_many(self, ids: list[UUID]) -> dict[UUID, Any]:
+        """The aggregates with these ids that exist, read in one query when the store can."""
+        select = getattr(self.recorder, "select_streams", None)
+        if select is None:  # a store without it (the in-memory one of the unit tests): one by one
+            found = {}
+            for aggregate_id in ids:
+                try:
+                    found[aggregate_id] = self.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    pass
+            return found
+        streams: dict[UUID, list[Any]] = {}
+        for stored in select(list(dict.fromkeys(ids))):
+            streams.setdefault(stored.originator_id, []).append(self.mapper.to_domain_event(stored))
+        return {aggregate_id: project_aggregate(None, events) for aggregate_id, events in streams.items()}
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _find(self, cls: type[T], key: str) -> T | None:
@@ -425,11 +573,12 @@ class ClaimsApplication(Application[UUID]):
             return None
         return found if isinstance(found, cls) else None
 
-    def _save(self, *aggregates: Recorded) -> int | None:
+    def _save(self, *aggregates: Any) -> int | None:
+        """Save aggregates (or events already collected from them); the position of the last event."""
         recordings = self.save(*aggregates)
         return max((r.notification.id for r in recordings), default=None)
 
-    def _save_checked(self, check: Callable[[], None], *aggregates: Recorded) -> int | None:
+    def _save_checked(self, check: Callable[[], None], *aggregates: Any) -> int | None:
         """Save; when a concurrent write got in first, run ``check`` to say what clashed."""
         try:
             return self._save(*aggregates)
@@ -445,6 +594,14 @@ class ClaimsApplication(Application[UUID]):
             except RecordConflictError:
                 time.sleep(random.uniform(0, 0.005 * tries))  # noqa: S311  (jitter, not crypto)
         raise Conflict("too many concurrent writes to the same stream; try again")
+
+
+def _positions(positions: dict[tuple[UUID, int], int], item: _NewClaim) -> Iterator[int]:
+    """The positions of a claim's events, and of its new topic's if this transaction defined it."""
+    for event in item.events + item.topic_events:
+        position = positions.get((event.originator_id, event.originator_version))
+        if position is not None:
+            yield position
 
 
 def _unique(values: Iterable[str]) -> list[str]:
