@@ -64,6 +64,39 @@ class _Lookups:
     topics: dict[str, Topic | None] = dataclasses.field(default_factory=dict)  # slug -> the Topic it defines, or None
 
 
+@dataclass
+class _Known:
+    """What this process has read about names that stays true; requests look names up here first.
+
+    A party's id, and an alias once reserved, name the same party for ever; a topic, once
+    defined, exists for ever. Only a merge changes where a name leads. A party seen merged
+    stays merged; one seen unmerged is read again after ``fresh_for`` seconds (at once, when
+    this process merges it). So a claim recorded within that second of a merge made by
+    another process names the merged party, not its survivor; reads count both as one.
+    """
+
+    fresh_for: float = 1.0
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # name as given -> the party it names
+    merges: dict[str, tuple[str | None, float]] = dataclasses.field(default_factory=dict)  # party -> (into, read at)
+    topics: set[str] = dataclasses.field(default_factory=set)
+
+    def saw(self, now: float, parties: Iterable[Party]) -> None:
+        for party in parties:
+            self.merges[party.slug] = (party.merged_into, now)
+
+    def survivor(self, slug: str, now: float) -> tuple[str, str | None]:
+        """Where ``slug`` leads through known merges, and the party to read first (None: nothing to read)."""
+        chain = [slug]
+        while True:
+            into, read_at = self.merges.get(slug, (None, -1.0))
+            if into is None:
+                return slug, (slug if read_at < 0 or now - read_at > self.fresh_for else None)
+            if into in chain:  # a cycle no command can make: stop
+                return slug, None
+            slug = into
+            chain.append(slug)
+
+
 @dataclass(frozen=True)
 class Saved(Generic[T]):
     """What a write produced, and the global log position of its last event (None: nothing new)."""
@@ -97,6 +130,7 @@ class ClaimsApplication(Application[UUID]):
         """``group_commit``: concurrent ``record_claim`` calls share transactions of up to
         ``group_commit_max`` claims; off, each call is a transaction of its own."""
         super().__init__(env)
+        self._known = _Known()
         self._committer: GroupCommitter[_NewClaim, Saved[Claim]] | None = None
         if group_commit:
             self._committer = GroupCommitter(
@@ -168,7 +202,9 @@ class ClaimsApplication(Application[UUID]):
         party = self.get_party(slug)
         survivor = self._party_named(into, field="into")
         party.merge(survivor, reason, meta)
-        return Saved(party, self._save_checked(lambda: None, party))
+        saved = Saved(party, self._save_checked(lambda: None, party))
+        self._known.saw(time.monotonic(), [party])
+        return saved
 
     def get_party(self, slug: str) -> Party:
         party = self._find(Party, slug)
@@ -274,7 +310,9 @@ class ClaimsApplication(Application[UUID]):
         this claim's own error (ClaimExists, Conflict) or the group's (the database is down).
         Without group commit the claim is saved here, in a transaction of its own.
         """
-        claim, new = self._new_claim(fields, meta, _Lookups())
+        lookups = _Lookups()
+        self._look_up_all([fields], lookups)
+        claim, new = self._new_claim(fields, meta, lookups)
         done: Future[Saved[Claim]] = Future()
         if not new:
             done.set_result(Saved(claim, None))
@@ -503,12 +541,14 @@ class ClaimsApplication(Application[UUID]):
         return new
 
     def _look_up_all(self, items: list[dict[str, Any]], seen: _Lookups) -> None:
-        """Resolve every party and topic the items name at once: a few queries, not three per claim.
+        """Resolve every party and topic the items name at once, from what this process knows, else in a
+        query or two (not three per claim as one name at a time would).
 
         Fills ``seen`` as ``_party_id`` and ``_topic_for_claim`` would, one name at a time, with
         the same rules (an id, else an alias; followed through merges). A name it cannot
         resolve is left out, so the claim naming it fails as before, with its candidates.
         """
+        known, now = self._known, time.monotonic()
         names = {
             name
             for fields in items
@@ -517,36 +557,39 @@ class ClaimsApplication(Application[UUID]):
             if isinstance(name, str) and name not in seen.parties
         }
         slugs = {fields["topic"] for fields in items if isinstance(fields.get("topic"), str)} - seen.topics.keys()
-        slug_names = [name for name in names if _SLUG.match(name)]
-        found = self._get_many(
-            [Topic.create_id(s) for s in slugs]
-            + [Party.create_id(n) for n in slug_names]
-            + [AliasIndex.create_id(normalize_name(n)) for n in names]
-        )
-        party_of: dict[str, str] = {}  # name -> the party it names, before merges
-        for name in names:
-            party = found.get(Party.create_id(name)) if name in slug_names else None
-            index = found.get(AliasIndex.create_id(normalize_name(name)))
-            if isinstance(party, Party):
-                party_of[name] = party.slug
-            elif isinstance(index, AliasIndex):
-                party_of[name] = index.party
-        parties: dict[str, Party] = {p.slug: p for p in found.values() if isinstance(p, Party)}
-        wanted = set(party_of.values()) | {p.merged_into for p in parties.values() if p.merged_into}
-        while wanted := {slug for slug in wanted if slug not in parties}:  # parties aliases name, survivors
+        seen.topics.update((slug, None) for slug in slugs & known.topics)  # defined already: nothing to add
+        slugs -= known.topics
+        unknown = [name for name in names if name not in known.names]
+        if slugs or unknown:
+            found = self._get_many(
+                [Topic.create_id(s) for s in slugs]
+                + [Party.create_id(n) for n in unknown if _SLUG.match(n)]
+                + [AliasIndex.create_id(normalize_name(n)) for n in unknown]
+            )
+            for slug in slugs:
+                if isinstance(found.get(Topic.create_id(slug)), Topic):
+                    known.topics.add(slug)
+                    seen.topics[slug] = None
+            known.saw(now, [p for p in found.values() if isinstance(p, Party)])
+            for name in unknown:
+                party = found.get(Party.create_id(name)) if _SLUG.match(name) else None
+                index = found.get(AliasIndex.create_id(normalize_name(name)))
+                if isinstance(party, Party):
+                    known.names[name] = party.slug
+                elif isinstance(index, AliasIndex):
+                    known.names[name] = index.party
+        absent: set[str] = set()  # parties an alias names that do not exist (no store makes them: defensive)
+        while True:  # follow merges; read the parties whose merges are unknown or no longer fresh
+            walks = {name: known.survivor(known.names[name], now) for name in names if name in known.names}
+            wanted = {stale for _, stale in walks.values() if stale is not None} - absent
+            if not wanted:
+                break
             loaded = [p for p in self._get_many([Party.create_id(s) for s in wanted]).values() if isinstance(p, Party)]
-            parties.update((p.slug, p) for p in loaded)
-            wanted = {p.merged_into for p in loaded if p.merged_into}
-        for name, slug in party_of.items():
-            chain = [slug]
-            while slug in parties and parties[slug].merged_into and parties[slug].merged_into not in chain:
-                slug = parties[slug].merged_into  # type: ignore[assignment]
-                chain.append(slug)
-            if slug in parties:
-                seen.parties[name] = slug
-        for slug in slugs:
-            if isinstance(found.get(Topic.create_id(slug)), Topic):
-                seen.topics[slug] = None  # defined already: nothing to add
+            known.saw(now, loaded)
+            absent |= wanted - {p.slug for p in loaded}
+        for name, (survivor, stale) in walks.items():
+            if stale is None:
+                seen.parties[name] = survivor
 
     def _get_many(self, ids: list[UUID]) -> dict[UUID, Any]:
         """The aggregates with these ids that exist, read in one query when the store can."""
