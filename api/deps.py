@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as Annotated aliases."""
+"""Dependencies of the routes, as Annotated aliases.
+
+Those that only look at the request are ``async def``: FastAPI runs a plain ``def`` dependency
+in its thread pool, a hop that costs more than the work itself on every request.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,15 @@ from domain.application import ClaimsApplication
 from domain.base import Meta
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_app(request: Request) -> ClaimsApplication:
+async def get_app(request: Request) -> ClaimsApplication:
     return request.app.state.services.app
 
 
-def get_meta(request: Request) -> Meta:
+async def get_meta(request: Request) -> Meta:
     """Who is writing, when, in which request: stamped on every event this request records."""
     return Meta(
         recorded_at=datetime.now(UTC),
@@ -33,7 +37,7 @@ def get_meta(request: Request) -> Meta:
     )
 
 
-def get_if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
+async def get_if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
     """The version an If-Match names: "3", W/"3" or 3."""
     if if_match is None:
         raise ProblemException(428, 'this write needs If-Match: "<version>" (the ETag you read)', kind="if-match-required")
@@ -45,7 +49,7 @@ def get_if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = Non
     return int(match.group(1))
 
 
-def refuse_nul_in_query(request: Request) -> None:
+async def refuse_nul_in_query(request: Request) -> None:
     """422 for a query parameter holding a NUL character (%00): PostgreSQL cannot compare text with it."""
     for name, value in request.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
