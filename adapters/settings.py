@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
     pool_max_overflow: int = Field(default=8, ge=0)
+    access_log: bool = Field(
+        default=False, description="log a line per request (`claims serve`); GET /metrics counts them either way"
+    )
     run_projections: bool = Field(default=True, description="`claims serve` runs the projections in-process")
     checkpoint_key: str | None = Field(
         default=None,

@@ -55,7 +55,9 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
 def require(role: Role | None = None) -> Callable[..., None]:
     """A dependency needing ``role``; with None, reader to read (GET, HEAD) and writer to write."""
 
-    def dependency(request: Request, credentials: Credentials) -> None:
+    async def dependency(request: Request, credentials: Credentials) -> None:
+        # On the event loop, not in the thread pool: keys are checked against an in-memory
+        # snapshot, read again from the database at most once a second (a short query).
         authorize(request, credentials, role or ("reader" if request.method in READ_METHODS else "writer"))
 
     dependency.__name__ = f"require_{role or 'by_method'}"

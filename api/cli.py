@@ -116,7 +116,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         where = "embedded PostgreSQL under " + str(settings.home) if services.database.embedded else "DATABASE_URL"
         err_console.print(f"claims: serving http://{settings.host}:{settings.port} (events in {where})")
-        uvicorn.run(create_app(services=services), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(services=services), host=settings.host, port=settings.port, log_level="info",
+                    access_log=settings.access_log)
     finally:
         services.close()
     return 0

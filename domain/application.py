@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import RecordConflictError
+from eventsourcing.utils import get_topic
 
 from domain.base import Meta, Recorded
 from domain.claim import Claim
@@ -52,6 +53,7 @@ _CLAIM_DEFAULTS: dict[str, Any] = {
     "position": None,
     "facts": dict,
 }
+_PARTY_MERGED = get_topic(Party.PartyMerged)  # type: ignore[attr-defined]
 # How often a command without If-Match is retried when a concurrent write got in first.
 _RETRIES = 12
 
@@ -69,32 +71,34 @@ class _Known:
     """What this process has read about names that stays true; requests look names up here first.
 
     A party's id, and an alias once reserved, name the same party for ever; a topic, once
-    defined, exists for ever. Only a merge changes where a name leads. A party seen merged
-    stays merged; one seen unmerged is read again after ``fresh_for`` seconds (at once, when
-    this process merges it). So a claim recorded within that second of a merge made by
-    another process names the merged party, not its survivor; reads count both as one.
+    defined, exists for ever. Only a merge changes where a name leads: a party's merge is
+    known from reading the party, and merges recorded since (by any process) are read from
+    the log at most ``fresh_for`` seconds later, all in one query (at once, for this process's
+    own). So a claim recorded within that second of a merge made by another process names
+    the merged party, not its survivor; reads count both as one.
     """
 
     fresh_for: float = 1.0
     names: dict[str, str] = dataclasses.field(default_factory=dict)  # name as given -> the party it names
-    merges: dict[str, tuple[str | None, float]] = dataclasses.field(default_factory=dict)  # party -> (into, read at)
+    merges: dict[str, str | None] = dataclasses.field(default_factory=dict)  # party read -> merged into
     topics: set[str] = dataclasses.field(default_factory=set)
+    merges_up_to: int | None = None  # the log position up to which merges are known
+    merges_read_at: float = 0.0
 
-    def saw(self, now: float, parties: Iterable[Party]) -> None:
+    def saw(self, parties: Iterable[Party]) -> None:
         for party in parties:
-            self.merges[party.slug] = (party.merged_into, now)
+            self.merges[party.slug] = party.merged_into
 
-    def survivor(self, slug: str, now: float) -> tuple[str, str | None]:
+    def survivor(self, slug: str) -> tuple[str, str | None]:
         """Where ``slug`` leads through known merges, and the party to read first (None: nothing to read)."""
         chain = [slug]
-        while True:
-            into, read_at = self.merges.get(slug, (None, -1.0))
-            if into is None:
-                return slug, (slug if read_at < 0 or now - read_at > self.fresh_for else None)
-            if into in chain:  # a cycle no command can make: stop
+        while slug in self.merges:
+            into = self.merges[slug]
+            if into is None or into in chain:  # unmerged (or a cycle no command can make)
                 return slug, None
             slug = into
             chain.append(slug)
+        return slug, slug
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,11 @@ class ClaimsApplication(Application[UUID]):
                 on_group=lambda size: self.on_group_commit(size),
                 name=f"{self.name}-group-commit",
             )
+
+    @property
+    def group_commit(self) -> bool:
+        """Whether ``submit_claim`` hands claims to a group commit (else it saves them itself, at once)."""
+        return self._committer is not None
 
     def close(self) -> None:
         """Commit the claims already handed over, stop the group committer, close the store."""
@@ -203,7 +212,7 @@ class ClaimsApplication(Application[UUID]):
         survivor = self._party_named(into, field="into")
         party.merge(survivor, reason, meta)
         saved = Saved(party, self._save_checked(lambda: None, party))
-        self._known.saw(time.monotonic(), [party])
+        self._known.saw([party])
         return saved
 
     def get_party(self, slug: str) -> Party:
@@ -548,7 +557,7 @@ class ClaimsApplication(Application[UUID]):
         the same rules (an id, else an alias; followed through merges). A name it cannot
         resolve is left out, so the claim naming it fails as before, with its candidates.
         """
-        known, now = self._known, time.monotonic()
+        known = self._known
         names = {
             name
             for fields in items
@@ -570,7 +579,7 @@ class ClaimsApplication(Application[UUID]):
                 if isinstance(found.get(Topic.create_id(slug)), Topic):
                     known.topics.add(slug)
                     seen.topics[slug] = None
-            known.saw(now, [p for p in found.values() if isinstance(p, Party)])
+            known.saw(p for p in found.values() if isinstance(p, Party))
             for name in unknown:
                 party = found.get(Party.create_id(name)) if _SLUG.match(name) else None
                 index = found.get(AliasIndex.create_id(normalize_name(name)))
@@ -578,18 +587,37 @@ class ClaimsApplication(Application[UUID]):
                     known.names[name] = party.slug
                 elif isinstance(index, AliasIndex):
                     known.names[name] = index.party
+        self._read_new_merges()
         absent: set[str] = set()  # parties an alias names that do not exist (no store makes them: defensive)
-        while True:  # follow merges; read the parties whose merges are unknown or no longer fresh
-            walks = {name: known.survivor(known.names[name], now) for name in names if name in known.names}
-            wanted = {stale for _, stale in walks.values() if stale is not None} - absent
+        while True:  # follow merges, reading the parties not read yet
+            walks = {name: known.survivor(known.names[name]) for name in names if name in known.names}
+            wanted = {unread for _, unread in walks.values() if unread is not None} - absent
             if not wanted:
                 break
             loaded = [p for p in self._get_many([Party.create_id(s) for s in wanted]).values() if isinstance(p, Party)]
-            known.saw(now, loaded)
+            known.saw(loaded)
             absent |= wanted - {p.slug for p in loaded}
         for name, (survivor, stale) in walks.items():
             if stale is None:
                 seen.parties[name] = survivor
+
+    def _read_new_merges(self) -> None:
+        """Learn the merges recorded since the last look (at most once every ``fresh_for`` seconds)."""
+        known, now = self._known, time.monotonic()
+        if known.merges_up_to is not None and now - known.merges_read_at < known.fresh_for:
+            return
+        head = self.recorder.max_notification_id() or 0
+        if known.merges_up_to is not None and head > known.merges_up_to:
+            slugs = {Party.create_id(slug): slug for slug in known.merges}
+            merged = self.recorder.select_notifications(
+                start=known.merges_up_to, limit=head - known.merges_up_to, stop=head,
+                topics=[_PARTY_MERGED], inclusive_of_start=False,
+            )
+            for notification in merged:
+                event = self.mapper.to_domain_event(notification)
+                if event.originator_id in slugs:
+                    known.merges[slugs[event.originator_id]] = event.into
+        known.merges_up_to, known.merges_read_at = head, now
 
     def _get_many(self, ids: list[UUID]) -> dict[UUID, Any]:
         """The aggregates with these ids that exist, read in one query when the store can."""

@@ -187,7 +187,7 @@ def test_a_4xx_answer_is_stored_and_replayed(api: Any, services: Services) -> No
 
 
 def test_a_5xx_answer_is_not_stored_so_a_retry_runs_again(api: Any, services: Services) -> None:
-    record = services.app.record_claim
+    record = services.app.submit_claim  # what POST /v1/claims calls (with group commit, the default)
     calls = []
 
     def failing_once(*args: Any, **kwargs: Any) -> Any:
@@ -196,13 +196,13 @@ def test_a_5xx_answer_is_not_stored_so_a_retry_runs_again(api: Any, services: Se
             raise RuntimeError("boom")
         return record(*args, **kwargs)
 
-    services.app.record_claim = failing_once  # type: ignore[method-assign]
+    services.app.submit_claim = failing_once  # type: ignore[method-assign]
     try:
         with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
             assert client.post("/v1/claims", json=claim_body(), headers=key("flaky")).status_code == 500
             retried = client.post("/v1/claims", json=claim_body(), headers=key("flaky"))
     finally:
-        services.app.record_claim = record  # type: ignore[method-assign]
+        services.app.submit_claim = record  # type: ignore[method-assign]
     assert retried.status_code == 201 and REPLAYED not in retried.headers
     assert asserted(services) == 1
 
