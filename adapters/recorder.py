@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -11,6 +12,8 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import PoolTimeout
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 RETRY_FOR_SECONDS = 1.0  # how long a failed call is retried (a pooled connection broke: the next one may work)
@@ -37,9 +40,25 @@ def retry_briefly(func: F) -> F:
             except (InterfaceError, OperationalError) as e:
                 if isinstance(e.__cause__, PoolTimeout) or time.monotonic() + RETRY_WAIT_SECONDS > give_up_at:
                     raise
+                check_pool(args[0])
                 time.sleep(RETRY_WAIT_SECONDS)
 
     return retrying  # type: ignore[return-value]
+
+
+def check_pool(holder: Any) -> None:
+    """Test every idle connection of ``holder``'s pool (a recorder or view), replacing the broken ones.
+
+    Connections are not tested before each use (Settings.pool_pre_ping is off: that costs a
+    round trip per use). After a database restart every pooled connection is broken; the first
+    call to fail tests them all here, so the retry, and the calls after it, get working ones.
+    """
+    pool = getattr(getattr(holder, "datastore", None), "pool", None)
+    if pool is not None:
+        try:
+            pool.check()
+        except Exception:  # noqa: BLE001  (the database may still be down: the retry will say so)
+            log.debug("checking the pool failed", exc_info=True)
 
 
 class ClaimsRecorder(PostgresApplicationRecorder):

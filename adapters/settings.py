@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
     pool_max_overflow: int = Field(default=8, ge=0)
+    pool_pre_ping: bool = Field(
+        default=False,
+        description="test each pooled connection before use (a round trip each time); off, a connection "
+        "broken by a database restart fails one call, which tests the whole pool and is retried",
+    )
     access_log: bool = Field(
         default=False, description="log a line per request (`claims serve`); GET /metrics counts them either way"
     )
@@ -60,7 +65,7 @@ class Settings(BaseSettings):
             "POSTGRES_SCHEMA": self.db_schema,
             "POSTGRES_POOL_SIZE": str(self.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(self.pool_max_overflow),
-            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_PRE_PING": "y" if self.pool_pre_ping else "n",
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "CREATE_TABLE": "y",
         }

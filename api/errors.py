@@ -12,8 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.recorder import check_pool
 from domain import errors as e
 
 log = logging.getLogger(__name__)
@@ -222,6 +224,9 @@ def install(app: FastAPI) -> None:
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable in %s %s: %s: %s", request.method, request.url.path,
                     type(exc).__name__, str(exc).strip())
+        services = getattr(request.app.state, "services", None)
+        if services is not None:
+            await run_in_threadpool(check_pool, services.app.recorder)  # drop broken connections, for the next request
         response = problem(request, 503, f"the database is unavailable; retry in {RETRY_AFTER_SECONDS} s",
                            "database-unavailable")
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
