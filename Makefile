@@ -22,13 +22,14 @@ test: $(STAMP)
 load: $(STAMP)
 	$(BIN)/claims load examples/miami-talks.ndjson
 
-# The rebuild benchmark (docs/performance.md): a log of BENCH_EVENTS events under BENCH_HOME
-# (generated on first use, reused after), rebuilt from the first event by all projections at once.
+# The benchmark suite (docs/performance.md): HTTP ingest, batch ingest, rebuild and reads, each beside
+# its reference and target, medians of 3. The log of BENCH_EVENTS events under BENCH_HOME is generated on
+# first use and reused after. `make bench BENCH_ARGS=--smoke` runs a tiny size of everything.
 BENCH_EVENTS ?= 1000000
 BENCH_HOME   ?= .claims/bench
-BENCH_ARGS   ?= --runs 3
+BENCH_ARGS   ?=
 bench: $(STAMP)
-	$(BIN)/python -m bench.rebuild --events $(BENCH_EVENTS) --home $(BENCH_HOME) $(BENCH_ARGS)
+	$(BIN)/python -m bench --events $(BENCH_EVENTS) --home $(BENCH_HOME) $(BENCH_ARGS)
 
 # A longer fuzzing run than the suite's (15 cases an operation): FUZZ_EXAMPLES cases per operation,
 # valid and invalid, against the OpenAPI schema (tests/integration/test_fuzz.py). Reproducible unless

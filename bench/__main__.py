@@ -1,0 +1,139 @@
+"""The benchmark suite: every figure of docs/performance.md in one command (`make bench`).
+
+    python -m bench [--events 1000000] [--home DIR] [--runs 3] [--seconds 10] [--parts ingest,batch,rebuild,queries]
+    python -m bench --smoke            # a tiny size of everything, to keep the suite working (CI)
+
+Each part runs as its own process (its memory and CPU measured alone), writes its JSON into
+``bench/results/`` and prints its tables; then one table puts every figure beside its
+reference and its target, and ``bench/results/bench-<events>.json`` collects them all.
+
+- ingest: POST /v1/claims over HTTP, 32 and 128 clients, against the framework ceiling and
+  the naive path; projection lag under a paced load (bench/ingest.py).
+- batch: POST /v1/claims/batch against a raw COPY of the same rows (bench/batch.py).
+- rebuild: all projections from a log of ``--events`` events, generated on first use and
+  reused after; peak RSS (bench/rebuild.py).
+- queries: read latencies p50/p99 on that log, and a sequential scan of the event table
+  (bench/queries.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PARTS = ("ingest", "batch", "rebuild", "queries")
+console = Console(width=max(150, Console().width))
+
+
+def commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Each part's command line, writing its JSON to ``RESULTS/<part>-<events>.json``."""
+    out = {part: str(RESULTS / f"{part}-{args.events}.json") for part in PARTS}
+    home = str(args.home)
+    smoke = args.smoke
+    return {
+        "ingest": ["bench.ingest", "--home", f"{home}-ingest", "--runs", str(args.runs),
+                   "--seconds", str(args.seconds), "--warmup", "0.5" if smoke else "2",
+                   "--clients", "4" if smoke else "32,128", "--lag-rate", "20" if smoke else "1000",
+                   "--json", out["ingest"]],
+        "batch": ["bench.batch", "--home", f"{home}-batch", "--runs", str(args.runs),
+                  "--claims", "2000" if smoke else "100000", "--size", "1000" if smoke else "10000",
+                  "--json", out["batch"]],
+        "rebuild": ["bench.rebuild", "--home", home, "--events", str(args.events), "--runs", str(args.runs),
+                    "--json", out["rebuild"]],
+        "queries": ["bench.queries", "--home", home, "--requests", "10" if smoke else "200", "--json", out["queries"]],
+    }
+
+
+def rows(part: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures of one part as summary rows: figure, value, reference, target, met (None: no target)."""
+    if part == "ingest":
+        return result.get("targets", [])
+    if part == "batch":
+        m = result["median"]
+        return [{"figure": f"batch ingest: claims/s ({m['batch_size']:,} per request)", "value": m["claims_per_second"],
+                 "reference": f"raw COPY {m['raw_copy']['rows_per_second']:,} rows/s", "target": "≥ 25,000",
+                 "met": m["met"]}]
+    if part == "rebuild":
+        m, events = result["median"], result["log"]["events"]
+        return [
+            {"figure": f"rebuild of all projections: events/s ({events:,} events)", "value": m["events_per_second"],
+             "reference": "", "target": "≥ 30,000", "met": m["events_per_second"] >= 30_000},
+            {"figure": "rebuild: peak RSS MB", "value": m["peak_rss_mb"], "reference": "", "target": "≤ 500",
+             "met": m["peak_rss_mb"] <= 500},
+        ]
+    if part == "queries":
+        out = []
+        scan = result.get("seq_scan")
+        for name, shape in result["shapes"].items():
+            target = shape.get("target_p99_ms")
+            out.append({"figure": f"GET {name}: p99 ms (p50)", "value": f"{shape['p99_ms']:g} ({shape['p50_ms']:g})",
+                        "reference": "", "target": "" if target is None else f"≤ {target:g}", "met": shape.get("met")})
+        if scan:
+            out.append({"figure": "sequential scan of the event table: events/s", "value": scan.get("events_per_second"),
+                        "reference": "", "target": "", "met": None})
+        return out
+    return []
+
+
+def summary(collected: dict[str, Any]) -> Table:
+    t = Table(title="Every figure beside its reference and target (medians where runs > 1)")
+    for column in ("figure", "value", "reference (same run)", "target", ""):
+        t.add_column(column, justify="right" if column == "value" else "left")
+    for part, result in collected.items():
+        for r in rows(part, result):
+            verdict = {True: "[green]met[/]", False: "[red]missed[/]", None: ""}[r["met"]]
+            value = r["value"] if isinstance(r["value"], str) else ("–" if r["value"] is None else f"{r['value']:,}")
+            t.add_row(f"{part}: {r['figure']}", value, str(r["reference"]), str(r["target"]), verdict)
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events of the log rebuilt and queried")
+    parser.add_argument("--home", type=Path, default=ROOT / ".claims" / "bench",
+                        help="the embedded server's home of the large log (ingest and batch use fresh ones beside it)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement; medians are reported")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds of each HTTP load")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"which of {', '.join(PARTS)} (default all)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size of everything (2,000 events, 1 run, 1 s)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.events, args.runs, args.seconds = min(args.events, 2_000), 1, 1
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if set(parts) - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(set(parts) - set(PARTS)))}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    lines = commands(args)
+    collected: dict[str, Any] = {}
+    failed = []
+    for part in parts:  # rebuild before queries: it makes the log the queries read
+        console.rule(f"[bold]{part}")
+        began = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", *lines[part]], cwd=ROOT, check=False)
+        if done.returncode != 0:
+            failed.append(part)
+            console.print(f"[red]{part} failed (exit {done.returncode})[/]")
+            continue
+        collected[part] = json.loads(Path(lines[part][-1]).read_text())
+        console.print(f"{part}: {time.monotonic() - began:,.0f} s")
+    console.rule("[bold]summary")
+    console.print(summary(collected))
+    out = RESULTS / f"bench-{args.events}.json"
+    out.write_text(json.dumps({"events": args.events, "runs": args.runs, "parts": collected,
+                               "summary": {p: rows(p, r) for p, r in collected.items()}}, indent=2, default=str))
+    console.print(f"results: {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
