@@ -68,11 +68,12 @@ TARGET_VS_CEILING = 0.5
 TARGET_P99_MS = 100
 TARGET_LAG_P99_S = 1.0
 TARGET_CLIENTS = 32
-SERVERS = ("ceiling", "naive", "service")
+SERVERS = ("ceiling", "naive", "service", "inprocess")
 DESCRIBED = {
     "ceiling": "the framework ceiling (bench/ceiling.py, writes nothing)",
-    "naive": "the naive path (claims serve, CLAIMS_GROUP_COMMIT=false: one transaction per request)",
-    "service": "the service (claims serve, group commit, projections in-process)",
+    "naive": "the naive path (as the service, but CLAIMS_GROUP_COMMIT=false: one transaction per request)",
+    "service": "the service as docker-compose runs it (claims serve with group commit; claims project beside it)",
+    "inprocess": "the service in one process (claims serve with group commit and the projections in-process)",
 }
 console = Console(width=max(170, Console().width))
 
@@ -89,7 +90,7 @@ def free_port() -> int:
 class Server:
     """One server process on a free loopback port; its output in a log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path, *, worker: bool = False) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -98,6 +99,16 @@ class Server:
             self.process = subprocess.Popen([sys.executable, "-m", *args, "--port", str(self.port)], cwd=ROOT,
                                             env=env, stdout=out, stderr=subprocess.STDOUT)
         self.ps = psutil.Process(self.process.pid)
+        self.worker: subprocess.Popen[bytes] | None = None  # `claims project`, when the projections run apart
+        if worker:
+            with (logs / f"ingest-{name}-worker.log").open("wb") as out:
+                self.worker = subprocess.Popen([sys.executable, "-m", "api.cli", "project"], cwd=ROOT, env=env,
+                                               stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def processes(self) -> list[psutil.Process]:
+        """The processes serving (their CPU is the server's)."""
+        return [self.ps] + ([psutil.Process(self.worker.pid)] if self.worker is not None else [])
 
     def wait_ready(self, path: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -121,13 +132,14 @@ class Server:
         return self.log.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def start_server(name: str, url: str, schema: str, home: Path, logs: Path) -> Server:
@@ -137,11 +149,13 @@ def start_server(name: str, url: str, schema: str, home: Path, logs: Path) -> Se
         srv = Server(name, ["bench.ceiling"], env, logs)
         srv.wait_ready("/healthz")
         return srv
+    apart = name != "inprocess"  # the projections in a `claims project` process of their own
     env |= {"DATABASE_URL": url, "CLAIMS_DB_SCHEMA": schema, "CLAIMS_HOME": str(home),
-            "CLAIMS_GROUP_COMMIT": "false" if name == "naive" else "true"}
-    # Experiments: BENCH_CLAIMS_X=v sets CLAIMS_X=v for both real servers (e.g. BENCH_CLAIMS_RUN_PROJECTIONS=false).
+            "CLAIMS_GROUP_COMMIT": "false" if name == "naive" else "true",
+            "CLAIMS_RUN_PROJECTIONS": "false" if apart else "true"}
+    # Experiments: BENCH_CLAIMS_X=v sets CLAIMS_X=v for the real servers (e.g. BENCH_CLAIMS_GROUP_COMMIT_MAX=100).
     env |= {k.removeprefix("BENCH_"): v for k, v in os.environ.items() if k.startswith("BENCH_CLAIMS_")}
-    srv = Server(name, ["api.cli", "serve"], env, logs)
+    srv = Server(name, ["api.cli", "serve"], env, logs, worker=apart)
     srv.wait_ready("/readyz")
     return srv
 
@@ -212,7 +226,7 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
     if watcher is not None:
         watcher.start()
     gens = [psutil.Process(p.pid) for p in procs]
-    server_procs = [srv.ps]
+    server_procs = srv.processes
     pg_procs = [pg, *pg.children(recursive=True)] if pg is not None else []
     time.sleep(max(0.0, begin + warmup - time.monotonic()))
     spy = None
@@ -494,6 +508,9 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     row(f"service, {c} clients: p99 latency ms", p99("service"),
         f"naive {num(p99('naive'))}, ceiling {num(p99('ceiling'))}", f"≤ {TARGET_P99_MS}",
         met(p99("service"), lambda v: v <= TARGET_P99_MS))
+    if rate("inprocess") is not None:
+        row(f"in one process (projections in-process), {c} clients: claims/s (p99 ms)",
+            f"{num(rate('inprocess'))} ({num(p99('inprocess'))})", "", "", None)
     for other in sorted({k for s in servers.values() for k in s} - {c}, key=int):  # e.g. 128: no target
         row(f"service, {other} clients: claims/s (p99 ms)",
             f"{num(rate('service', other))} ({num(p99('service', other))})",
