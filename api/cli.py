@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.set_defaults(run=_history)
 
     project = commands.add_parser("project", help="run the projection workers alone (no API)")
+    project.add_argument("names", nargs="*", metavar="NAME",
+                         help="only these projections (default: all), e.g. to spread them over workers")
     project.set_defaults(run=_project)
 
     positions = commands.add_parser("positions", help="the positions report")
@@ -125,9 +127,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _project(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _exit)
+    from projections.runner import PROJECTIONS
+
+    unknown = sorted(set(args.names) - set(PROJECTIONS))
+    if unknown:
+        err_console.print(f"[red]claims:[/red] no projection is called {', '.join(unknown)}; "
+                          f"there are {', '.join(PROJECTIONS)}")
+        return 2
     services = bootstrap(settings)
     try:
-        services.run_projections()
+        services.run_projections(args.names or None)
         err_console.print("claims: running projections " + ", ".join(services.runner.workers))  # type: ignore[union-attr]
         services.runner.stopping.wait()  # type: ignore[union-attr]
     finally:
