@@ -89,6 +89,46 @@ SELECT %(party)s::text AS party, topic, stance, coalesce(raw_position, text) AS 
 FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq
 """
 
+# Each party's position on each topic now, for the table ``current`` (party, topic): the winner
+# and the number of claims, as _BY_SETS picks them. Computed whole after a bulk build and when
+# the party graph changes; kept row by row as claims come and go otherwise.
+_CURRENT = """,
+claims AS (SELECT claim, opened, topic, speakers, stated_key, seq FROM {{claim}} WHERE active AND sys_to IS NULL),
+sets AS (
+    SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
+           count(*) OVER (PARTITION BY topic, speakers) AS n
+    FROM claims ORDER BY topic, speakers, stated_key DESC, seq DESC),
+attributed AS (
+    SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.claim, s.opened, s.stated_key, s.seq
+    FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
+    JOIN anc a ON a.member = m.member)
+INSERT INTO {{current}} (party, topic, claim, opened, stated_key, seq, claims)
+SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq, sum(n) OVER (PARTITION BY party, topic)
+FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC
+"""
+
+# The latest active claim of each given (party, topic) pair: its members' own claims (speaker
+# index), then those they co-signed (co-speakers index), newest first.
+_WINNERS = """,
+pairs AS (SELECT * FROM unnest(%(parties)s::text[], %(topics)s::text[]) AS p(party, topic)),
+members AS (SELECT p.party, p.topic, array_agg(a.member) AS m FROM pairs p JOIN anc a ON a.ancestor = p.party
+            GROUP BY p.party, p.topic)
+SELECT mb.party, mb.topic, w.claim, w.opened, w.stated_key, w.seq FROM members mb CROSS JOIN LATERAL (
+    (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
+       AND speaker = ANY(mb.m) ORDER BY stated_key DESC, seq DESC LIMIT 1)
+    UNION ALL
+    (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
+       AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| mb.m ORDER BY stated_key DESC, seq DESC LIMIT 1)
+    ORDER BY stated_key DESC, seq DESC LIMIT 1) AS w
+"""
+
+_NOW = """
+SELECT c.party, c.topic, p.stance, coalesce(p.raw_position, p.text) AS position, c.claim, p.speaker, p.stated_at,
+       c.claims, p.sys_from AS updated_at
+FROM {{current}} c JOIN {{claim}} p ON p.claim = c.claim AND p.opened = c.opened
+WHERE {where} ORDER BY c.party, c.topic
+"""
+
 # What picking positions needs of a claim: for a party; for every party (whose speakers count for whom).
 _NARROW = "claim, opened, topic, stated_key, seq"
 _NARROW_SETS = "claim, opened, topic, speakers, stated_key, seq"
@@ -124,13 +164,64 @@ class PositionsView(View):
             " sys_from timestamptz NOT NULL, sys_to timestamptz, PRIMARY KEY (party, opened))",
             "CREATE INDEX IF NOT EXISTS {i}_open ON {t} (stream) WHERE sys_to IS NULL",
         ],
+        # Each party's position on each topic now (no as_of, no at): kept by the projection, so
+        # that reading it costs a row per position, however many claims are behind it.
+        "current": [
+            "CREATE TABLE IF NOT EXISTS {t} ("
+            " party text NOT NULL, topic text NOT NULL, claim uuid NOT NULL, opened bigint NOT NULL,"
+            " stated_key timestamptz NOT NULL, seq bigint NOT NULL, claims bigint NOT NULL, PRIMARY KEY (party, topic))",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_topic ON {t} (topic)",
+        ],
     }
+
+    def create_table(self) -> None:
+        """The tables; and ``current`` filled from the claims if it is new beside older claims (an upgrade)."""
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table_name("current"),))
+            empty = curs.execute(self.q("SELECT NOT EXISTS (SELECT 1 FROM {current}) AS empty")).fetchone()
+            if empty["empty"]:
+                self.fill_current(curs)
+
+    def create_deferred_indexes(self) -> None:
+        """After a bulk build: ``current`` at once from the claims (it is not kept while building), the indexes."""
+        with self.datastore.transaction(commit=True) as curs:
+            self.fill_current(curs)
+        super().create_deferred_indexes()
+
+    def fill_current(self, curs: Cursor[Any]) -> None:
+        """Every party's position on every topic now, into ``current`` (emptied first)."""
+        curs.execute(self.q("DELETE FROM {current}"))
+        curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _CURRENT.format()))
+
+    def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """The latest active claim of each (party, topic) pair: (claim, opened, stated_key, seq)."""
+        params = {"parties": [p for p, _ in pairs], "topics": [t for _, t in pairs]}
+        rows = curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _WINNERS), params).fetchall()
+        return {(r["party"], r["topic"]): (r["claim"], r["opened"], r["stated_key"], r["seq"]) for r in rows}
+
+    def ancestors(self, curs: Cursor[Any], members: list[str]) -> dict[str, list[str]]:
+        """The parties each of ``members`` counts for now (itself, or its survivor, and up its affiliations)."""
+        query = self.q(_GRAPH.format(when="sys_to IS NULL") + " SELECT member, ancestor FROM anc WHERE member = ANY(%s)")
+        found: dict[str, list[str]] = {}
+        for row in curs.execute(query, (members,)).fetchall():
+            found.setdefault(row["member"], []).append(row["ancestor"])
+        return found
 
     def positions(
         self, *, party: str | None = None, topic: str | None = None,
         as_of: datetime | None = None, at: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Each party's position on each topic (or the ones asked for)."""
+        if as_of is None and at is None:
+            where = ["true"]
+            if party is not None:
+                where.append("c.party = %(party)s")
+            if topic is not None:
+                where.append("c.topic = %(topic)s")
+            with self.datastore.transaction(commit=False) as curs:
+                query = self.q(_NOW.format(where=" AND ".join(where)))
+                return list(curs.execute(query, {"party": party, "topic": topic}).fetchall())
         if party is None:
             return self._read(_BY_SETS, _NARROW_SETS, party, topic, as_of, at)
         return self._read(_ONE_PARTY, _NARROW, party, topic, as_of, at)
@@ -175,6 +266,13 @@ class PositionsView(View):
             return list(curs.execute(query, params).fetchall())
 
 
+def _counted(row: dict[str, Any]) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
+    """What an open claim interval adds to ``current``: its topic, its speakers, its rank and key; None if inactive."""
+    if not row["active"]:
+        return None
+    return row["topic"], tuple(row["speakers"]), (row["stated_key"], row["seq"], row["claim"], row["opened"])
+
+
 class PositionsProjection(BatchProjection[PositionsView]):
     """Closes the open interval of each claim or party an event changes, and opens the next."""
 
@@ -190,9 +288,77 @@ class PositionsProjection(BatchProjection[PositionsView]):
         self._closed: dict[str, list[tuple[Any, ...]]] = {"claim": [], "party": []}
         self._new: dict[str, list[dict[str, Any]]] = {"claim": [], "party": []}
         self._load_open(curs, events)
+        before = {claim: _counted(row) for claim, row in self._open_claims.items()}
+        graph_changed = False
         for seq, event in events:
             self.apply(event, seq)
+            graph_changed |= isinstance(event, Party.PartyMerged) or (
+                isinstance(event, Party.PartyUpdated) and "affiliation" in event.changes)
         self._write(curs)
+        if self.view.bulk:
+            return  # a bulk build: ``current`` is computed whole at its end
+        if graph_changed:  # who counts for whom has changed: every position may have (rare)
+            self.view.fill_current(curs)
+            return
+        after = {claim: _counted(row) for claim, row in self._open_claims.items()}
+        self._keep_current(curs, {c: (before.get(c), after[c]) for c in after if before.get(c) != after[c]})
+
+    def _keep_current(self, curs: Cursor[Any], changed: dict[UUID, tuple[Any, Any]]) -> None:
+        """Move ``current`` by the claims that started, stopped or changed counting: (before, after) each.
+
+        A claim counts for the parties its speakers count for, on its topic, once each. Counts
+        move by one; a new claim wins where it is later than the winner; where the winner itself
+        changed, the winner is looked up again (on the indexes, for that pair alone).
+        """
+        if not changed:
+            return
+        speakers = {s for states in changed.values() for state in states if state for s in state[1]}
+        ancestors = self.view.ancestors(curs, sorted(speakers))
+        delta: dict[tuple[str, str], int] = {}
+        candidates: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for old, new in changed.values():
+            for state, step in ((old, -1), (new, 1)):
+                if state is None:
+                    continue
+                topic, names, winner = state
+                for party in {a for name in names for a in ancestors.get(name, ())}:
+                    delta[party, topic] = delta.get((party, topic), 0) + step
+                    best = candidates.get((party, topic))
+                    if step == 1 and (best is None or winner[:2] > best[:2]):
+                        candidates[party, topic] = winner
+        pairs = sorted(delta)
+        columns = ([p for p, _ in pairs], [t for _, t in pairs])
+        rows = curs.execute(self.view.q(
+            "SELECT c.* FROM {current} c JOIN unnest(%s::text[], %s::text[]) AS p(party, topic)"
+            " ON c.party = p.party AND c.topic = p.topic"), columns).fetchall()
+        current = {(r["party"], r["topic"]): r for r in rows}
+        touched = set(changed)
+        keep: dict[tuple[str, str], tuple[Any, ...]] = {}
+        again: list[tuple[str, str]] = []
+        for pair in pairs:
+            row = current.get(pair)
+            count = (row["claims"] if row else 0) + delta[pair]
+            if count <= 0:
+                continue
+            if row is not None and row["claim"] in touched:
+                again.append(pair)  # its winner changed: look it up again
+                continue
+            best = candidates.get(pair)
+            if row is not None:
+                held = (row["stated_key"], row["seq"], row["claim"], row["opened"])
+                best = held if best is None or held[:2] > best[:2] else best
+            keep[pair] = (*best, count)
+        if again:
+            for pair, (claim, opened, key, seq) in self.view.winners(curs, again).items():
+                keep[pair] = (key, seq, claim, opened, current[pair]["claims"] + delta[pair])
+        curs.execute(self.view.q(
+            "DELETE FROM {current} c USING unnest(%s::text[], %s::text[]) AS p(party, topic)"
+            " WHERE c.party = p.party AND c.topic = p.topic"), columns)
+        if keep:
+            with curs.copy(self.view.q(
+                "COPY {current} (party, topic, stated_key, seq, claim, opened, claims) FROM STDIN")) as copy:
+                for (party, topic), (key, seq, claim, opened, count) in keep.items():
+                    copy.write_row((party, topic, key, seq, claim, opened, count))
 
     def _load_open(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         claims = list({e.originator_id for _, e in events if isinstance(e, Claim.Event)})

@@ -39,6 +39,7 @@ class View(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, suffix: str = "", defer_indexes: bool = False) -> None:
         self.suffix = suffix
+        self.bulk = defer_indexes  # being built from the first event, in bulk (a rebuild), not yet live
         super().__init__(datastore, tracking_table_name=f"{self.name}{suffix}_tracking")
         self.deferred: list[Composed] = []
         for logical, statements in self.tables.items():
@@ -55,6 +56,7 @@ class View(PostgresTrackingRecorder):
             for statement in self.deferred:
                 curs.execute(statement)
         self.deferred = []
+        self.bulk = False
 
     def table_name(self, logical: str) -> str:
         return f"{self.name}_{logical}{self.suffix}"
