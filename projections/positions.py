@@ -101,10 +101,15 @@ sets AS (
 attributed AS (
     SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.claim, s.opened, s.stated_key, s.seq
     FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
-    JOIN anc a ON a.member = m.member)
-INSERT INTO {{current}} (party, topic, claim, opened, stated_key, seq, claims)
-SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq, sum(n) OVER (PARTITION BY party, topic)
-FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC
+    JOIN anc a ON a.member = m.member),
+best AS (
+    SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq,
+           sum(n) OVER (PARTITION BY party, topic) AS claims
+    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)
+INSERT INTO {{current}} ({columns})
+SELECT b.stated_key, b.seq, b.claim, b.opened, c.stance, coalesce(c.raw_position, c.text), c.speaker, c.stated_at,
+       c.sys_from, b.party, b.topic, b.claims
+FROM best b JOIN {{claim}} c ON c.claim = b.claim AND c.opened = b.opened
 """
 
 # The latest active claim of each given (party, topic) pair: its members' own claims (speaker
@@ -113,21 +118,26 @@ _WINNERS = """,
 pairs AS (SELECT * FROM unnest(%(parties)s::text[], %(topics)s::text[]) AS p(party, topic)),
 members AS (SELECT p.party, p.topic, array_agg(a.member) AS m FROM pairs p JOIN anc a ON a.ancestor = p.party
             GROUP BY p.party, p.topic)
-SELECT mb.party, mb.topic, w.claim, w.opened, w.stated_key, w.seq FROM members mb CROSS JOIN LATERAL (
+SELECT mb.party, mb.topic, c.stated_key, c.seq, c.claim, c.opened, c.stance, coalesce(c.raw_position, c.text) AS position,
+       c.speaker, c.stated_at, c.sys_from
+FROM members mb CROSS JOIN LATERAL (
     (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
        AND speaker = ANY(mb.m) ORDER BY stated_key DESC, seq DESC LIMIT 1)
     UNION ALL
     (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
        AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| mb.m ORDER BY stated_key DESC, seq DESC LIMIT 1)
     ORDER BY stated_key DESC, seq DESC LIMIT 1) AS w
+JOIN {claim} c ON c.claim = w.claim AND c.opened = w.opened
 """
 
 _NOW = """
-SELECT c.party, c.topic, p.stance, coalesce(p.raw_position, p.text) AS position, c.claim, p.speaker, p.stated_at,
-       c.claims, p.sys_from AS updated_at
-FROM {{current}} c JOIN {{claim}} p ON p.claim = c.claim AND p.opened = c.opened
-WHERE {where} ORDER BY c.party, c.topic
+SELECT party, topic, stance, position, claim, speaker, stated_at, claims, updated_at
+FROM {{current}} WHERE {where} ORDER BY party, topic
 """
+
+# A position as ``current`` holds it: what ranks it (stated_key, seq), the claim interval, what a read shows.
+_WINNER = ("stated_key", "seq", "claim", "opened", "stance", "position", "speaker", "stated_at", "updated_at")
+_CURRENT_COLUMNS = (*_WINNER, "party", "topic", "claims")
 
 # What picking positions needs of a claim: for a party; for every party (whose speakers count for whom).
 _NARROW = "claim, opened, topic, stated_key, seq"
@@ -168,8 +178,10 @@ class PositionsView(View):
         # that reading it costs a row per position, however many claims are behind it.
         "current": [
             "CREATE TABLE IF NOT EXISTS {t} ("
-            " party text NOT NULL, topic text NOT NULL, claim uuid NOT NULL, opened bigint NOT NULL,"
-            " stated_key timestamptz NOT NULL, seq bigint NOT NULL, claims bigint NOT NULL, PRIMARY KEY (party, topic))",
+            " party text NOT NULL, topic text NOT NULL, claims bigint NOT NULL, stated_key timestamptz NOT NULL,"
+            " seq bigint NOT NULL, claim uuid NOT NULL, opened bigint NOT NULL, stance text NOT NULL,"
+            " position text NOT NULL, speaker text NOT NULL, stated_at text NOT NULL, updated_at timestamptz NOT NULL,"
+            " PRIMARY KEY (party, topic))",
             "DEFER CREATE INDEX IF NOT EXISTS {i}_topic ON {t} (topic)",
         ],
     }
@@ -192,13 +204,13 @@ class PositionsView(View):
     def fill_current(self, curs: Cursor[Any]) -> None:
         """Every party's position on every topic now, into ``current`` (emptied first)."""
         curs.execute(self.q("DELETE FROM {current}"))
-        curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _CURRENT.format()))
+        curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _CURRENT.format(columns=", ".join(_CURRENT_COLUMNS))))
 
     def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """The latest active claim of each (party, topic) pair: (claim, opened, stated_key, seq)."""
+        """The latest active claim of each (party, topic) pair, as ``_WINNER``."""
         params = {"parties": [p for p, _ in pairs], "topics": [t for _, t in pairs]}
         rows = curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _WINNERS), params).fetchall()
-        return {(r["party"], r["topic"]): (r["claim"], r["opened"], r["stated_key"], r["seq"]) for r in rows}
+        return {(r["party"], r["topic"]): tuple(r[c] for c in (*_WINNER[:-1], "sys_from")) for r in rows}
 
     def ancestors(self, curs: Cursor[Any], members: list[str]) -> dict[str, list[str]]:
         """The parties each of ``members`` counts for now (itself, or its survivor, and up its affiliations)."""
@@ -216,9 +228,9 @@ class PositionsView(View):
         if as_of is None and at is None:
             where = ["true"]
             if party is not None:
-                where.append("c.party = %(party)s")
+                where.append("party = %(party)s")
             if topic is not None:
-                where.append("c.topic = %(topic)s")
+                where.append("topic = %(topic)s")
             with self.datastore.transaction(commit=False) as curs:
                 query = self.q(_NOW.format(where=" AND ".join(where)))
                 return list(curs.execute(query, {"party": party, "topic": topic}).fetchall())
@@ -270,7 +282,10 @@ def _counted(row: dict[str, Any]) -> tuple[str, tuple[str, ...], tuple[Any, ...]
     """What an open claim interval adds to ``current``: its topic, its speakers, its rank and key; None if inactive."""
     if not row["active"]:
         return None
-    return row["topic"], tuple(row["speakers"]), (row["stated_key"], row["seq"], row["claim"], row["opened"])
+    position = row["raw_position"] if row["raw_position"] is not None else row["text"]
+    winner = (row["stated_key"], row["seq"], row["claim"], row["opened"], row["stance"], position, row["speaker"],
+              row["stated_at"], row["sys_from"])
+    return row["topic"], tuple(row["speakers"]), winner
 
 
 class PositionsProjection(BatchProjection[PositionsView]):
@@ -345,20 +360,19 @@ class PositionsProjection(BatchProjection[PositionsView]):
                 continue
             best = candidates.get(pair)
             if row is not None:
-                held = (row["stated_key"], row["seq"], row["claim"], row["opened"])
+                held = tuple(row[c] for c in _WINNER)
                 best = held if best is None or held[:2] > best[:2] else best
-            keep[pair] = (*best, count)
+            keep[pair] = (*best, *pair, count)
         if again:
-            for pair, (claim, opened, key, seq) in self.view.winners(curs, again).items():
-                keep[pair] = (key, seq, claim, opened, current[pair]["claims"] + delta[pair])
+            for pair, winner in self.view.winners(curs, again).items():
+                keep[pair] = (*winner, *pair, current[pair]["claims"] + delta[pair])
         curs.execute(self.view.q(
             "DELETE FROM {current} c USING unnest(%s::text[], %s::text[]) AS p(party, topic)"
             " WHERE c.party = p.party AND c.topic = p.topic"), columns)
         if keep:
-            with curs.copy(self.view.q(
-                "COPY {current} (party, topic, stated_key, seq, claim, opened, claims) FROM STDIN")) as copy:
-                for (party, topic), (key, seq, claim, opened, count) in keep.items():
-                    copy.write_row((party, topic, key, seq, claim, opened, count))
+            with curs.copy(self.view.q(f"COPY {{current}} ({', '.join(_CURRENT_COLUMNS)}) FROM STDIN")) as copy:
+                for row in keep.values():
+                    copy.write_row(row)
 
     def _load_open(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         claims = list({e.originator_id for _, e in events if isinstance(e, Claim.Event)})
