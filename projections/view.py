@@ -51,10 +51,16 @@ class View(PostgresTrackingRecorder):
                 (self.deferred if deferrable and defer_indexes else self.sql_create_statements).append(composed)
 
     def create_deferred_indexes(self) -> None:
-        """Build the indexes a bulk build went without (faster at once than row by row)."""
+        """Build the indexes a bulk build went without (faster at once than row by row), then analyse.
+
+        Fresh tables have no statistics until autovacuum gets to them: without ANALYZE the first
+        reads after the swap would be planned blind.
+        """
         with self.datastore.transaction(commit=True) as curs:
             for statement in self.deferred:
                 curs.execute(statement)
+            for name in self.all_table_names():
+                curs.execute(SQL("ANALYZE {}").format(Identifier(self.datastore.schema, name)))
         self.deferred = []
         self.bulk = False
 
