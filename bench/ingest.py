@@ -32,8 +32,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +56,7 @@ from adapters.settings import Settings
 from api.bootstrap import bootstrap
 from bench import loadgen
 from bench.loadgen import Job
+from bench.server import free_port, stop
 from bench.rebuild import RESULTS, ROOT, git_state, machine, postmaster, server
 from bench.synth import ClaimMaker, Generator, build_world
 
@@ -79,12 +78,6 @@ console = Console(width=max(170, Console().width))
 
 
 # -- the servers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -133,13 +126,8 @@ class Server:
 
     def stop(self) -> None:
         for process in (self.process, self.worker):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            if process is not None:
+                stop(process)
 
 
 def start_server(name: str, url: str, schema: str, home: Path, logs: Path) -> Server:

@@ -34,12 +34,8 @@ import json
 import math
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +48,8 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
+
+from bench.server import serve_env, served
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -335,7 +333,7 @@ def measure(
             base_url, services = target, None
         else:
             services = target
-            base_url = stack.enter_context(served(_serve_env(services.settings)))
+            base_url = stack.enter_context(served(serve_env(services.settings, CLAIMS_RUN_PROJECTIONS="false")))
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = stack.enter_context(httpx.Client(base_url=base_url, headers=headers, timeout=120))
         rng = random.Random(seed)
@@ -408,58 +406,6 @@ def seq_scan(database_url: str, schema: str, table: str, runs: int = 3) -> dict[
 
 def _workers(plan: dict[str, Any]) -> int:
     return max([plan.get("Workers Planned", 0), *(_workers(p) for p in plan.get("Plans", []))])
-
-
-# -- a server to measure -------------------------------------------------------------------
-
-
-def _serve_env(settings: Any) -> dict[str, str]:
-    env = {"CLAIMS_HOME": str(settings.home), "CLAIMS_DB_SCHEMA": settings.db_schema}
-    if settings.database_url:
-        env["DATABASE_URL"] = settings.database_url
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def served(env: dict[str, str], *, timeout: float = 300) -> Iterator[str]:
-    """``claims serve`` on a free port with ``env`` (no projection workers: the views are read as they are)."""
-    port = _free_port()
-    full = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("CLAIMS_")}
-    full |= env | {"CLAIMS_RUN_PROJECTIONS": "false"}
-    with tempfile.NamedTemporaryFile("w+b", prefix="claims-serve-", suffix=".log") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"claims serve exited ({process.returncode}):\n"
-                                       f"{log.read().decode(errors='replace')[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"claims serve did not answer within {timeout:g} s")
-                time.sleep(0.2)
-            yield base_url
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
 
 
 # -- output --------------------------------------------------------------------------------

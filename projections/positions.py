@@ -50,9 +50,10 @@ anc(member, ancestor) AS MATERIALIZED (
 # Every party's position on every topic from the claims in ``claims``, without fanning each
 # claim out to its parties: the claims are first folded per topic and set of speakers (their
 # number, and the latest of them; read from the _sets index alone), and only these sets are
-# attributed, once per party any of their speakers counts for. Its cost still grows with a
-# topic's claims (about 250 ms for 95,000 at 1M events): flat reads need per-party counts kept.
-_BY_SETS = """,
+# attributed, once per party any of their speakers counts for. Its cost grows with a topic's
+# claims (about 250 ms for 95,000 at 1M events): reads now use ``current`` instead, kept by
+# the projection; reads with as_of or at run this.
+_BEST = """,
 sets AS (
     SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
            count(*) OVER (PARTITION BY topic, speakers) AS n
@@ -62,8 +63,10 @@ attributed AS (
     FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
     JOIN anc a ON a.member = m.member),
 best AS (
-    SELECT DISTINCT ON (party, topic) party, topic, claim, opened, sum(n) OVER (PARTITION BY party, topic) AS claims
-    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)
+    SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq,
+           sum(n) OVER (PARTITION BY party, topic) AS claims
+    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)"""
+_BY_SETS = _BEST + """
 SELECT b.party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position, c.claim, c.speaker, c.stated_at,
        b.claims::bigint AS claims, c.sys_from AS updated_at
 FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
@@ -93,19 +96,7 @@ FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq
 # and the number of claims, as _BY_SETS picks them. Computed whole after a bulk build and when
 # the party graph changes; kept row by row as claims come and go otherwise.
 _CURRENT = """,
-claims AS (SELECT claim, opened, topic, speakers, stated_key, seq FROM {{claim}} WHERE active AND sys_to IS NULL),
-sets AS (
-    SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
-           count(*) OVER (PARTITION BY topic, speakers) AS n
-    FROM claims ORDER BY topic, speakers, stated_key DESC, seq DESC),
-attributed AS (
-    SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.claim, s.opened, s.stated_key, s.seq
-    FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
-    JOIN anc a ON a.member = m.member),
-best AS (
-    SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq,
-           sum(n) OVER (PARTITION BY party, topic) AS claims
-    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)
+claims AS (SELECT claim, opened, topic, speakers, stated_key, seq FROM {{claim}} WHERE active AND sys_to IS NULL)""" + _BEST + """
 INSERT INTO {{current}} ({columns})
 SELECT b.stated_key, b.seq, b.claim, b.opened, c.stance, coalesce(c.raw_position, c.text), c.speaker, c.stated_at,
        c.sys_from, b.party, b.topic, b.claims
