@@ -1,8 +1,9 @@
-"""Claims lists by party, speaker and stated_at window page through exactly the claims they should.
+"""Claims lists by party, speaker, stated_at window and text page through exactly the claims they should.
 
 The view answers these through different query shapes (a party's members walked one by one on the
 speaker index, co-signed claims looked up apart; a stated_at window looked for among the newest
-positions first, then on the indexes): each must give what a plain filter over every claim gives.
+positions first, then on the indexes; so is a text search): each must give what a plain filter
+over every claim gives.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _record(http: Any) -> None:
     ]
     for i in range(40):
         speaker, co = speakers[i % len(speakers)]
-        body = claim_body(speaker=speaker, co_speakers=co, about=None, text=f"Aussage {i}",
+        text = f"Aussage {i}" + (" über den Waffenstillstand" if i % 4 == 0 else "")
+        body = claim_body(speaker=speaker, co_speakers=co, about=None, text=text,
                           stated_at=f"2025-12-{10 + i // 3:02d}")
         assert http.post("/v1/claims", json=body).status_code == 201, i
     assert http.post("/v1/parties/peskov-dup/merge", json={"into": "dmitry-peskov"}).status_code == 200
@@ -79,6 +81,11 @@ def test_party_speaker_and_window_lists_page_through_exactly_their_claims(
         window = {"stated_from": since, "stated_to": until}
         assert _pages(http, party="russia", **window) == _expected(everything, RUSSIA, since, until)
         assert _pages(http, **window) == _expected(everything, {p["id"] for p in PARTIES} | RUSSIA, since, until)
+    truce = [c["text"] for c in everything if "Waffenstillstand" in c["text"]]
+    assert _pages(http, q="Waffenstillstand") == truce and len(truce) == 10  # a word of some claims
+    assert _pages(http, q="Aussage") == [c["text"] for c in everything]  # a word of every claim
+    assert _pages(http, q="Waffenstillstand", party="russia") == [t for t in _expected(everything, RUSSIA) if t in truce]
+    assert _pages(http, q="Friedensvertrag") == []
     retracted = everything[5]["id"]
     assert http.post(f"/v1/claims/{retracted}/retraction", json={"reason": "falsch"}).status_code == 200
     caught_up(live)
