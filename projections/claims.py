@@ -184,16 +184,13 @@ class ClaimsView(View):
             )
             params["q"] = q
         conditions = " AND ".join(where)
-        if stated_from is None and stated_to is None and not q:
+        if stated_from is None and stated_to is None:
             query = self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} ORDER BY seq DESC LIMIT %(limit)s")
             return _seqs(curs, query, params)
         # A claim is stated shortly before it is recorded, so the claims of a stated_at window lie
         # in one band of recording positions. The planner assumes no such thing: it would walk the
         # seq index from the newest claim through most of the table, expecting matches all along.
-        # A text search goes the other way: for a common word it gathers every match from the
-        # text index (tens of thousands) to sort out the newest hundred, where the newest few
-        # thousand positions would have held them. So the newest RECENT positions are looked at
-        # first (a bounded walk). A window that
+        # So the newest RECENT positions are looked at first (a bounded walk). A window that
         # reaches the present is answered there, or by walking on as far as the matches found
         # promise; one that lies in the past (nothing found) is looked up on the indexes instead,
         # ordering by an expression no index gives so that the planner cannot walk.
