@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import psutil
 
+from bench.server import stop
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -64,13 +66,7 @@ class Home:
     def tidy(self) -> None:
         """Stop what the test started: its `claims` processes, then this home's server (if still up)."""
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
         server = self.postmaster()
         if server is not None:
             server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
