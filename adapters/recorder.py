@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
@@ -150,3 +151,14 @@ class ClaimsRecorder(PostgresApplicationRecorder):
         if len(positions) != len(stored_events):  # only another writer ignoring the lock could cause this
             raise RuntimeError(f"COPY stored {len(stored_events)} events but {len(positions)} follow position {head}")
         return positions
+
+
+def datastore_of(app: Application[Any]) -> PostgresDatastore:
+    """The PostgreSQL datastore (connection pool, schema) under an application on the PostgreSQL store.
+
+    Everything beside the events (views, keys, idempotency, the hash chain) shares its pool.
+    """
+    recorder = app.recorder
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        raise TypeError(f"the application stores events in {type(recorder).__name__}, not PostgreSQL")
+    return recorder.datastore

@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or bootstrap(settings)
         app.state.metrics.services = app.state.services
-        app.state.services.app.on_group_commit = app.state.metrics.group_commit_size.observe
+        if app.state.services.group_commit is not None:
+            app.state.services.group_commit.report_to(app.state.metrics.group_commit_size.observe)
         if owned and settings.run_projections:
             app.state.services.run_projections()
         try:

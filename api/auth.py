@@ -24,6 +24,14 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header's value, or None if it holds none."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def _unauthorized(detail: str, error: str | None = None) -> ProblemException:
     challenge = 'Bearer realm="claims"' + (f', error="{error}"' if error else "")
     return ProblemException(401, detail, kind="unauthorized", headers={"WWW-Authenticate": challenge})
@@ -39,9 +47,12 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
             "this server is reachable beyond loopback and has no unrevoked API key; "
             "create one with `claims keys create --name NAME --role admin`"
         )
-    if credentials is None:
+    # ``credentials`` (FastAPI's HTTPBearer) documents the scheme in OpenAPI; the token is read
+    # by ``bearer_token``, as the Idempotency-Key middleware reads it, so both find the same key.
+    token = bearer_token(request.headers.get("authorization", "")) if credentials is not None else None
+    if token is None:
         raise _unauthorized("this server needs an API key: send Authorization: Bearer <token>")
-    key = keys.authenticate(credentials.credentials)
+    key = keys.authenticate(token)
     if key is None:
         raise _unauthorized("the bearer token is not a valid API key (unknown or revoked)", "invalid_token")
     request.state.principal = key.name

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventsourcing.postgres import PostgresDatastore
+
 from adapters.audit import AuditLog
 from adapters.database import Database
+from adapters.group_commit import ClaimGroupCommit
 from adapters.idempotency import IdempotencyStore
 from adapters.keys import KeyStore
+from adapters.recorder import datastore_of
 from adapters.settings import Settings
 from domain.application import ClaimsApplication
+from projections.parties import PartiesView
 from projections.runner import Runner, views
 from projections.view import View
 
@@ -26,6 +31,12 @@ class Services:
     keys: KeyStore
     runner: Runner | None = field(default=None)
     idempotency: IdempotencyStore | None = field(default=None)
+    group_commit: ClaimGroupCommit | None = field(default=None)
+
+    @property
+    def datastore(self) -> PostgresDatastore:
+        """The PostgreSQL datastore the events, views, keys and idempotency records share."""
+        return datastore_of(self.app)
 
     def run_projections(self, names: list[str] | None = None) -> Runner:
         """Start the projection workers in this process."""
@@ -48,23 +59,34 @@ def bootstrap(settings: Settings | None = None) -> Services:
     database = Database(settings)
     url = database.start()
     try:
+        read_models: dict[str, View] = {}  # made once the application (whose pool they share) exists
+
+        def suggest_parties(name: str) -> list[dict[str, Any]]:
+            parties = read_models["parties"]
+            return parties.resolve(name) if isinstance(parties, PartiesView) else []
+
+        pipelines: list[ClaimGroupCommit] = []
+
+        def group_commit(app: ClaimsApplication) -> ClaimGroupCommit:
+            pipelines.append(ClaimGroupCommit(app, max_items=settings.group_commit_max))
+            return pipelines[-1]
+
         app = ClaimsApplication(
             env=settings.eventsourcing_env(url),
-            group_commit=settings.group_commit,
-            group_commit_max=settings.group_commit_max,
+            pipeline=group_commit if settings.group_commit else None,
+            suggest_parties=suggest_parties,
         )
         AuditLog.of(app).install()  # hash chain and append-only triggers on the events table
-        read_models = views(app)
-        keys = KeyStore(app.recorder.datastore)  # type: ignore[attr-defined]
+        read_models.update(views(app))
+        datastore = datastore_of(app)
+        keys = KeyStore(datastore)
         keys.create_table()
-        idempotency = IdempotencyStore(
-            app.recorder.datastore, ttl_hours=settings.idempotency_ttl_hours  # type: ignore[attr-defined]
-        )
+        idempotency = IdempotencyStore(datastore, ttl_hours=settings.idempotency_ttl_hours)
         idempotency.create_table()
     except BaseException:
         database.stop()
         raise
-    app.suggest_parties = read_models["parties"].resolve  # type: ignore[method-assign]
     return Services(
-        settings=settings, database=database, app=app, views=read_models, keys=keys, idempotency=idempotency
+        settings=settings, database=database, app=app, views=read_models, keys=keys, idempotency=idempotency,
+        group_commit=pipelines[0] if pipelines else None,
     )

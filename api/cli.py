@@ -217,7 +217,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     services = bootstrap(settings)
     try:
-        control = Control(services.app.recorder.datastore)  # type: ignore[attr-defined]
+        control = Control(services.datastore)
         for name in names:
             control.request_rebuild(name)
         services.run_projections(names)  # standby where another process holds a projection: it rebuilds there

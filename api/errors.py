@@ -6,16 +6,14 @@ import json
 import logging
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.recorder import check_pool
+from adapters.unavailable import DATABASE_UNAVAILABLE
 from domain import errors as e
 
 log = logging.getLogger(__name__)
@@ -47,10 +45,6 @@ TITLES = {
 }
 
 
-# The database is down, restarting or unreachable (the pool found no connection in time): 503, retry later.
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OperationalError, InterfaceError,
-)
 RETRY_AFTER_SECONDS = 5
 
 

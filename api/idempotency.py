@@ -30,14 +30,14 @@ import time
 from typing import Any
 
 import anyio
-import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.idempotency import IdempotencyStore
 from adapters.keys import OPEN_PRINCIPAL, KeyStore
+from adapters.unavailable import DATABASE_UNAVAILABLE as UNAVAILABLE
+from api.auth import bearer_token
 from api.errors import problem
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,6 @@ WAIT_SECONDS = 10.0
 POLL_SECONDS = (0.02, 0.05, 0.1, 0.2)  # then the last, until WAIT_SECONDS
 NOT_STORED = frozenset({401, 403})  # answers about the caller's key, not the request
 REPLAYED = (b"idempotent-replayed", b"true")
-# The database is down or unreachable (as api/errors.py answers it for the routes): 503, retry later.
-UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = 5
 
 
@@ -187,11 +185,10 @@ def _principal(keys: KeyStore, scope: Scope) -> str | None:
     """The name auth will record for this request, or None if auth will refuse it."""
     if not keys.any_active():
         return None if keys.required else OPEN_PRINCIPAL
-    authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
+    if token is None:
         return None
-    key = keys.authenticate(token.strip())
+    key = keys.authenticate(token)
     return None if key is None else key.name
 
 

@@ -1,47 +1,45 @@
-"""The use cases: what a client can ask of the claims record."""
-
 from __future__ import annotations
 
-import functools
 import random
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import AggregateNotFoundError, Application
+
+# The library's exception for a save that lost a race on a stream's version; the use cases
+# answer it (retry, StaleVersion, Conflict), so it is the one persistence name they import.
 from eventsourcing.persistence import RecordConflictError
-from eventsourcing.utils import get_topic
 
 from domain.base import Meta, Recorded
 from domain.claim import Claim
+from domain.directory import Lookups, PartyDirectory
 from domain.errors import (
+    AliasTaken,
     BatchRejected,
     ClaimExists,
     ClaimNotFound,
     Conflict,
     DomainError,
     InvalidAffiliation,
+    InvalidRequest,
     PartyExists,
     PartyNotFound,
     StaleVersion,
     TopicNotFound,
     UnknownClaim,
     UnknownParty,
-    AliasTaken,
 )
-from domain.group_commit import GroupCommitter
 from domain.names import normalize_name
-from domain.party import SLUG_PATTERN, AliasIndex, Party
+from domain.party import AliasIndex, Party
+from domain.ports import ClaimPipeline, PipelineFactory, StreamStore, Suggest
 from domain.topic import Topic
 
 T = TypeVar("T")
-_SLUG = re.compile(SLUG_PATTERN)
 # Fields of a claim that name parties, as a request names them (id or alias).
 _PARTY_FIELDS = ("speaker", "co_speakers", "about")
 # What a claim has when a request leaves it out.
@@ -53,52 +51,8 @@ _CLAIM_DEFAULTS: dict[str, Any] = {
     "position": None,
     "facts": dict,
 }
-_PARTY_MERGED = get_topic(Party.PartyMerged)  # type: ignore[attr-defined]
 # How often a command without If-Match is retried when a concurrent write got in first.
 _RETRIES = 12
-
-
-@dataclass
-class _Lookups:
-    """What one request has looked up already: a batch names the same parties and topics again and again."""
-
-    parties: dict[str, str] = dataclasses.field(default_factory=dict)  # name as given -> party id
-    topics: dict[str, Topic | None] = dataclasses.field(default_factory=dict)  # slug -> the Topic it defines, or None
-
-
-@dataclass
-class _Known:
-    """What this process has read about names that stays true; requests look names up here first.
-
-    A party's id, and an alias once reserved, name the same party for ever; a topic, once
-    defined, exists for ever. Only a merge changes where a name leads: a party's merge is
-    known from reading the party, and merges recorded since (by any process) are read from
-    the log at most ``fresh_for`` seconds later, all in one query (at once, for this process's
-    own). So a claim recorded within that second of a merge made by another process names
-    the merged party, not its survivor; reads count both as one.
-    """
-
-    fresh_for: float = 1.0
-    names: dict[str, str] = dataclasses.field(default_factory=dict)  # name as given -> the party it names
-    merges: dict[str, str | None] = dataclasses.field(default_factory=dict)  # party read -> merged into
-    topics: set[str] = dataclasses.field(default_factory=set)
-    merges_up_to: int | None = None  # the log position up to which merges are known
-    merges_read_at: float = 0.0
-
-    def saw(self, parties: Iterable[Party]) -> None:
-        for party in parties:
-            self.merges[party.slug] = party.merged_into
-
-    def survivor(self, slug: str) -> tuple[str, str | None]:
-        """Where ``slug`` leads through known merges, and the party to read first (None: nothing to read)."""
-        chain = [slug]
-        while slug in self.merges:
-            into = self.merges[slug]
-            if into is None or into in chain:  # unmerged (or a cycle no command can make)
-                return slug, None
-            slug = into
-            chain.append(slug)
-        return slug, slug
 
 
 @dataclass(frozen=True)
@@ -110,12 +64,16 @@ class Saved(Generic[T]):
 
 
 @dataclass(frozen=True)
-class _NewClaim:
-    """A validated claim waiting for its group's commit: its events, and those of the topic it defines."""
+class PendingClaim:
+    """A checked claim waiting for its group's commit: its events, and those of the topic it defines."""
 
     claim: Claim
     events: list[Any]
     topic_events: list[Any]
+
+
+def _no_suggestions(name: str) -> list[dict[str, Any]]:
+    return []
 
 
 class ClaimsApplication(Application[UUID]):
@@ -123,37 +81,35 @@ class ClaimsApplication(Application[UUID]):
 
     name = "claims"
 
-    # Finds "did you mean" candidates for a name no party has; the read side plugs in here.
-    suggest_parties: Callable[[str], list[dict[str, Any]]] = staticmethod(lambda name: [])
-    # Told the number of claims each group commit saved; a metric plugs in here.
-    on_group_commit: Callable[[int], None] = staticmethod(lambda size: None)
-
     def __init__(
-        self, env: Mapping[str, str] | None = None, *, group_commit: bool = True, group_commit_max: int = 500
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        pipeline: PipelineFactory | None = None,
+        suggest_parties: Suggest = _no_suggestions,
     ) -> None:
-        """``group_commit``: concurrent ``record_claim`` calls share transactions of up to
-        ``group_commit_max`` claims; off, each call is a transaction of its own."""
+        """``pipeline``: where ``submit_claim`` hands checked claims (the group commit, which
+        shares transactions between concurrent claims); None: each claim is saved at once, in a
+        transaction of its own. ``suggest_parties``: "did you mean" candidates for an unknown name."""
         super().__init__(env)
-        self._known = _Known()
-        self._committer: GroupCommitter[_NewClaim, Saved[Claim]] | None = None
-        if group_commit:
-            self._committer = GroupCommitter(
-                self._commit_claims,
-                max_items=group_commit_max,
-                on_group=lambda size: self.on_group_commit(size),
-                name=f"{self.name}-group-commit",
+        if not isinstance(self.recorder, StreamStore):
+            raise TypeError(
+                f"{type(self.recorder).__name__} cannot read streams by id (select_streams): use the"
+                " PostgreSQL recorder (adapters.recorder) or PERSISTENCE_MODULE=adapters.memory"
             )
+        self.names = PartyDirectory(self.recorder, self.mapper.to_domain_event, suggest_parties)
+        self._pipeline: ClaimPipeline | None = pipeline(self) if pipeline is not None else None
 
     @property
     def group_commit(self) -> bool:
-        """Whether ``submit_claim`` hands claims to a group commit (else it saves them itself, at once)."""
-        return self._committer is not None
+        """Whether ``submit_claim`` hands claims to a pipeline (else it saves them itself, at once)."""
+        return self._pipeline is not None
 
     def close(self) -> None:
-        """Commit the claims already handed over, stop the group committer, close the store."""
-        committer = getattr(self, "_committer", None)
-        if committer is not None:
-            committer.close()
+        """Commit the claims already handed over, stop the pipeline, close the store."""
+        pipeline = getattr(self, "_pipeline", None)
+        if pipeline is not None:
+            pipeline.close()
         super().close()
 
     # -- parties ---------------------------------------------------------------------
@@ -209,10 +165,10 @@ class ClaimsApplication(Application[UUID]):
     def merge_party(self, slug: str, into: str, reason: str | None, meta: Meta) -> Saved[Party]:
         """Merge a duplicate into the party that survives."""
         party = self.get_party(slug)
-        survivor = self._party_named(into, field="into")
+        survivor = self.names.party(into, field="into", follow_merges=False)
         party.merge(survivor, reason, meta)
         saved = Saved(party, self._save_checked(lambda: None, party))
-        self._known.saw([party])
+        self.names.saw([party])
         return saved
 
     def get_party(self, slug: str) -> Party:
@@ -223,31 +179,12 @@ class ClaimsApplication(Application[UUID]):
 
     def resolve_party(self, name: str, *, field: str = "name") -> Party:
         """The party a name means (id or alias), followed through merges to the survivor."""
-        party = self._party_named(name, field=field)
-        seen = {party.slug}
-        while party.merged_into is not None and party.merged_into not in seen:
-            seen.add(party.merged_into)
-            party = self.get_party(party.merged_into)
-        return party
-
-    def _party_named(self, name: str, *, field: str) -> Party:
-        party = self._find(Party, name) if _SLUG.match(name) else None
-        if party is None:
-            index = self._find(AliasIndex, normalize_name(name))
-            party = self._find(Party, index.party) if index is not None else None
-        if party is None:
-            raise UnknownParty(
-                f"no party is called {name!r}",
-                field=field,
-                name=name,
-                candidates=self.suggest_parties(name),
-            )
-        return party
+        return self.names.party(name, field=field)
 
     def _affiliation(self, slug: str, affiliation: str) -> str:
         """Check an affiliation names an unmerged party and closes no cycle; answer its id."""
         try:
-            target = self._party_named(affiliation, field="affiliation")
+            target = self.names.party(affiliation, field="affiliation", follow_merges=False)
         except UnknownParty as e:
             raise InvalidAffiliation(f"affiliation {affiliation!r} is no registered party", field="affiliation") from e
         if target.merged_into is not None:
@@ -319,58 +256,48 @@ class ClaimsApplication(Application[UUID]):
         this claim's own error (ClaimExists, Conflict) or the group's (the database is down).
         Without group commit the claim is saved here, in a transaction of its own.
         """
-        lookups = _Lookups()
+        lookups = Lookups()
         self._look_up_all([fields], lookups)
         claim, new = self._new_claim(fields, meta, lookups)
         done: Future[Saved[Claim]] = Future()
         if not new:
             done.set_result(Saved(claim, None))
-        elif self._committer is None:
-            done.set_result(Saved(claim, self._save_checked(lambda: self._check_claim_new(claim), *new)))
-        else:
-            topics = [event for topic in new if topic is not claim for event in topic.collect_events()]
-            return self._committer.submit(_NewClaim(claim, list(claim.collect_events()), topics))
+            return done
+        topics = [event for topic in new if topic is not claim for event in topic.collect_events()]
+        pending = PendingClaim(claim, list(claim.collect_events()), topics)
+        if self._pipeline is not None:
+            return self._pipeline.submit(pending)
+        done.set_result(self.save_pending(pending))
         return done
 
-    def _commit_claims(self, group: list[_NewClaim]) -> list[Saved[Claim] | BaseException]:
-        """Save a group of new claims in one transaction; if anything clashed, each on its own.
+    def save_pending(self, pending: PendingClaim) -> Saved[Claim]:
+        """Save one checked claim in a transaction of its own (a topic defined meanwhile is not defined again).
 
-        A new topic several claims name is defined once (the first claim's definition), and not
-        at all if an earlier transaction defined it since they were checked. Any error but a
-        conflict (the database is down) is raised: it is the error of every claim in the group.
+        A claim that cannot be stored (a text no encoding holds) is refused naming its field;
+        a concurrent write that clashed is named by ``ClaimExists`` or ``Conflict``.
         """
-        events: list[Any] = []
-        defined: set[UUID] = set()  # topics in the store, or defined earlier in this group
-        for item in group:
-            events.extend(item.events)
-            for event in item.topic_events:
-                if event.originator_id not in defined and event.originator_id not in self.repository:
-                    events.append(event)
-                defined.add(event.originator_id)
+        topic_events = [e for e in pending.topic_events if e.originator_id not in self.repository]
         try:
-            recordings = self.save(*events)
-        except RecordConflictError:
-            return [self._commit_alone(item) for item in group]
-        positions = {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings
-        }
-        return [Saved(item.claim, max(_positions(positions, item))) for item in group]
+            position = self._save_checked(lambda: self._check_claim_new(pending.claim), *pending.events, *topic_events)
+        except (UnicodeError, TypeError, ValueError) as e:
+            raise self._unstorable(pending.claim, e) from e
+        return Saved(pending.claim, position)
 
-    def _commit_alone(self, item: _NewClaim) -> Saved[Claim] | BaseException:
-        """One claim of a group that clashed, saved on its own: its own error, if it has one."""
-        try:
-            topic_events = [e for e in item.topic_events if e.originator_id not in self.repository]  # defined meanwhile
-            check = functools.partial(self._check_claim_new, item.claim)
-            return Saved(item.claim, self._save_checked(check, *item.events, *topic_events))
-        except Exception as e:  # noqa: BLE001  (this claim's outcome, not its neighbours')
-            return e
+    def _unstorable(self, claim: Claim, error: Exception) -> InvalidRequest:
+        """The error for a claim whose events cannot be encoded, naming the first field that cannot."""
+        for name, value in claim.asserted().items():
+            try:
+                self.mapper.transcoder.encode(value)
+            except (UnicodeError, TypeError, ValueError) as e:
+                return InvalidRequest(f"{name} cannot be stored: {e}", field=name)
+        return InvalidRequest(f"the claim cannot be stored: {error}", field=None)
 
     def record_claims(self, items: list[dict[str, Any]], meta: Meta) -> Saved[list[Claim]]:
         """Record many claims in one transaction: all of them, or (naming each bad item) none."""
         claims: list[Claim] = []
         new: list[Recorded] = []
         errors: list[dict[str, Any]] = []
-        lookups = _Lookups()
+        lookups = Lookups()
         self._look_up_all(items, lookups)
         seen: dict[UUID, int] = {}
         for index, fields in enumerate(items):
@@ -393,7 +320,17 @@ class ClaimsApplication(Application[UUID]):
             for claim in claims:
                 self._check_claim_new(claim)
 
-        return Saved(claims, self._save_checked(check, *new))
+        try:
+            return Saved(claims, self._save_checked(check, *new))
+        except (UnicodeError, TypeError, ValueError) as e:
+            refused = []
+            for index, claim in enumerate(claims):
+                problem = self._unstorable(claim, e)
+                if problem.field is not None:
+                    refused.append({"index": index, "field": problem.field, "reason": problem.detail})
+            if refused:
+                raise BatchRejected(refused) from e
+            raise
 
     def get_claim(self, claim_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Claim:
         """A claim now, at a version, or as it was recorded at time ``as_of``."""
@@ -438,7 +375,7 @@ class ClaimsApplication(Application[UUID]):
             if name in changes:
                 changes[name] = self._party_refs(name, changes[name])
         if "topic" in changes:
-            topic = self._topic_for_claim(changes["topic"], meta, _Lookups())
+            topic = self._topic_for_claim(changes["topic"], meta, Lookups())
             if topic is not None:
                 new_topics.append(topic)
         claim.correct(changes, reason, meta)
@@ -498,7 +435,7 @@ class ClaimsApplication(Application[UUID]):
         except ClaimNotFound:
             raise UnknownClaim(f"no claim has id {claim_id}", field=field) from None
 
-    def _new_claim(self, fields: dict[str, Any], meta: Meta, seen: _Lookups) -> tuple[Claim, list[Recorded]]:
+    def _new_claim(self, fields: dict[str, Any], meta: Meta, seen: Lookups) -> tuple[Claim, list[Recorded]]:
         """The Claim a request asks for, and what to save with it (empty if it exists as asked)."""
         fields = dict(fields)
         given_id = fields.pop("id", None)
@@ -527,113 +464,42 @@ class ClaimsApplication(Application[UUID]):
             return None
         return claim if isinstance(claim, Claim) else None
 
-    def _party_refs(self, name: str, value: Any, seen: _Lookups | None = None) -> Any:
+    def _party_refs(self, name: str, value: Any, seen: Lookups | None = None) -> Any:
         """Party ids for the names a request gives (speaker, co_speakers, about)."""
-        seen = seen or _Lookups()
+        seen = seen or Lookups()
         if value is None:
             return None
         if isinstance(value, list):
             return _unique([self._party_id(v, f"{name}[{i}]", seen) for i, v in enumerate(value)])
         return self._party_id(value, name, seen)
 
-    def _party_id(self, name: str, field: str, seen: _Lookups) -> str:
+    def _party_id(self, name: str, field: str, seen: Lookups) -> str:
         if name not in seen.parties:
             seen.parties[name] = self.resolve_party(name, field=field).slug
         return seen.parties[name]
 
-    def _topic_for_claim(self, slug: str, meta: Meta, seen: _Lookups) -> Topic | None:
+    def _topic_for_claim(self, slug: str, meta: Meta, seen: Lookups) -> Topic | None:
         """A new Topic (title = slug) when a claim names an unknown one (once per request), else None."""
         if slug in seen.topics:
             return None
-        new = None if self._find(Topic, slug) is not None else Topic(slug=slug, title=slug, description=None, meta=meta)
+        new = None if self.names.defined_topics([slug]) else Topic(slug=slug, title=slug, description=None, meta=meta)
         seen.topics[slug] = new
         return new
 
-    def _look_up_all(self, items: list[dict[str, Any]], seen: _Lookups) -> None:
-        """Resolve every party and topic the items name at once, from what this process knows, else in a
-        query or two (not three per claim as one name at a time would).
-
-        Fills ``seen`` as ``_party_id`` and ``_topic_for_claim`` would, one name at a time, with
-        the same rules (an id, else an alias; followed through merges). A name it cannot
-        resolve is left out, so the claim naming it fails as before, with its candidates.
-        """
-        known = self._known
+    def _look_up_all(self, items: list[dict[str, Any]], seen: Lookups) -> None:
+        """Resolve every party and topic the items name at once (the directory reads what it does not
+        know in a query or two, not three per claim). A name that names no party is left out, so the
+        claim naming it fails in ``_party_id``, with its candidates."""
         names = {
             name
             for fields in items
             for field in _PARTY_FIELDS
             for name in (fields.get(field) if isinstance(fields.get(field), list) else [fields.get(field)])
-            if isinstance(name, str) and name not in seen.parties
+            if isinstance(name, str)
         }
+        self.names.resolve(names, seen)
         slugs = {fields["topic"] for fields in items if isinstance(fields.get("topic"), str)} - seen.topics.keys()
-        seen.topics.update((slug, None) for slug in slugs & known.topics)  # defined already: nothing to add
-        slugs -= known.topics
-        unknown = [name for name in names if name not in known.names]
-        if slugs or unknown:
-            found = self._get_many(
-                [Topic.create_id(s) for s in slugs]
-                + [Party.create_id(n) for n in unknown if _SLUG.match(n)]
-                + [AliasIndex.create_id(normalize_name(n)) for n in unknown]
-            )
-            for slug in slugs:
-                if isinstance(found.get(Topic.create_id(slug)), Topic):
-                    known.topics.add(slug)
-                    seen.topics[slug] = None
-            known.saw(p for p in found.values() if isinstance(p, Party))
-            for name in unknown:
-                party = found.get(Party.create_id(name)) if _SLUG.match(name) else None
-                index = found.get(AliasIndex.create_id(normalize_name(name)))
-                if isinstance(party, Party):
-                    known.names[name] = party.slug
-                elif isinstance(index, AliasIndex):
-                    known.names[name] = index.party
-        self._read_new_merges()
-        absent: set[str] = set()  # parties an alias names that do not exist (no store makes them: defensive)
-        while True:  # follow merges, reading the parties not read yet
-            walks = {name: known.survivor(known.names[name]) for name in names if name in known.names}
-            wanted = {unread for _, unread in walks.values() if unread is not None} - absent
-            if not wanted:
-                break
-            loaded = [p for p in self._get_many([Party.create_id(s) for s in wanted]).values() if isinstance(p, Party)]
-            known.saw(loaded)
-            absent |= wanted - {p.slug for p in loaded}
-        for name, (survivor, stale) in walks.items():
-            if stale is None:
-                seen.parties[name] = survivor
-
-    def _read_new_merges(self) -> None:
-        """Learn the merges recorded since the last look (at most once every ``fresh_for`` seconds)."""
-        known, now = self._known, time.monotonic()
-        if known.merges_up_to is not None and now - known.merges_read_at < known.fresh_for:
-            return
-        head = self.recorder.max_notification_id() or 0
-        if known.merges_up_to is not None and head > known.merges_up_to:
-            slugs = {Party.create_id(slug): slug for slug in known.merges}
-            merged = self.recorder.select_notifications(
-                start=known.merges_up_to, limit=head - known.merges_up_to, stop=head,
-                topics=[_PARTY_MERGED], inclusive_of_start=False,
-            )
-            for notification in merged:
-                event = self.mapper.to_domain_event(notification)
-                if event.originator_id in slugs:
-                    known.merges[slugs[event.originator_id]] = event.into
-        known.merges_up_to, known.merges_read_at = head, now
-
-    def _get_many(self, ids: list[UUID]) -> dict[UUID, Any]:
-        """The aggregates with these ids that exist, read in one query when the store can."""
-        select = getattr(self.recorder, "select_streams", None)
-        if select is None:  # a store without it (the in-memory one of the unit tests): one by one
-            found = {}
-            for aggregate_id in ids:
-                try:
-                    found[aggregate_id] = self.repository.get(aggregate_id)
-                except AggregateNotFoundError:
-                    pass
-            return found
-        streams: dict[UUID, list[Any]] = {}
-        for stored in select(list(dict.fromkeys(ids))):
-            streams.setdefault(stored.originator_id, []).append(self.mapper.to_domain_event(stored))
-        return {aggregate_id: project_aggregate(None, events) for aggregate_id, events in streams.items()}
+        seen.topics.update((slug, None) for slug in self.names.defined_topics(slugs))  # nothing to define
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -665,14 +531,6 @@ class ClaimsApplication(Application[UUID]):
             except RecordConflictError:
                 time.sleep(random.uniform(0, 0.005 * tries))  # noqa: S311  (jitter, not crypto)
         raise Conflict("too many concurrent writes to the same stream; try again")
-
-
-def _positions(positions: dict[tuple[UUID, int], int], item: _NewClaim) -> Iterator[int]:
-    """The positions of a claim's events, and of its new topic's if this transaction defined it."""
-    for event in item.events + item.topic_events:
-        position = positions.get((event.originator_id, event.originator_version))
-        if position is not None:
-            yield position
 
 
 def _unique(values: Iterable[str]) -> list[str]:

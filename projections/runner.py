@@ -22,9 +22,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from psycopg.sql import SQL, Identifier
 
+from adapters.recorder import datastore_of
+from adapters.unavailable import DATABASE_UNAVAILABLE
 from domain.application import ClaimsApplication
 from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
@@ -42,7 +44,6 @@ PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
     "topics": (TopicsView, TopicsProjection),
     "positions": (PositionsView, PositionsProjection),
 }
-DATABASE_DOWN = (psycopg.OperationalError, OperationalError, InterfaceError)
 LIVE_BATCH = 1_000  # log positions a live batch covers
 # While events keep coming, a worker waits this long between batches, so that a batch holds what
 # arrived meanwhile: each batch costs a transaction and a few queries per projection, which at
@@ -54,7 +55,7 @@ REBUILD_BATCH = 20_000  # and a rebuild batch
 
 def views(app: ClaimsApplication) -> dict[str, View]:
     """Every projection's live view, on the application's connection pool (tables created if need be)."""
-    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     Control(datastore).create_table()
     made = {}
     for name, (view_class, _) in PROJECTIONS.items():
@@ -75,7 +76,7 @@ def status(app: ClaimsApplication, read_models: dict[str, View]) -> list[dict[st
     A projection whose lock nobody holds is "not running", whatever its worker said last
     (a killed worker says nothing).
     """
-    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     head = app.recorder.max_notification_id() or 0
     control = Control(datastore).rows()
     with datastore.transaction(commit=False) as curs:
@@ -147,14 +148,14 @@ class Worker:
                         self.runner.stopping.wait(1.0)
                         continue
                     self._follow(lock)
-            except DATABASE_DOWN as e:
+            except DATABASE_UNAVAILABLE as e:
                 log.warning("projection %s: database unavailable (%s); retrying", self.name, e)
                 self.state = "waiting for database"
                 self.runner.stopping.wait(1.0)
         if self.state not in ("standby", "stopped", "waiting for database"):
             try:
                 self._set("not running")
-            except DATABASE_DOWN:
+            except DATABASE_UNAVAILABLE:
                 pass
 
     def _follow(self, lock: _AdvisoryLock) -> None:
@@ -198,7 +199,7 @@ class Worker:
         events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
         try:
             projection.process_batch(events, Tracking(APPLICATION, end))
-        except DATABASE_DOWN:
+        except DATABASE_UNAVAILABLE:
             raise
         except IntegrityError:
             pass  # another worker recorded this window first (its tracking row is ahead)
@@ -210,7 +211,7 @@ class Worker:
         for position, event in events:
             try:
                 projection.process_batch([(position, event)], Tracking(APPLICATION, position))
-            except DATABASE_DOWN:
+            except DATABASE_UNAVAILABLE:
                 raise
             except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
                 log.exception("projection %s stopped at event %s", self.name, position)
@@ -302,7 +303,7 @@ class Runner:
 
     def __init__(self, app: ClaimsApplication, names: list[str] | None = None) -> None:
         self.app = app
-        datastore = app.recorder.datastore  # type: ignore[attr-defined]
+        datastore = datastore_of(app)
         self.views = views(app)
         self.control = Control(datastore)
         self.stopping = threading.Event()

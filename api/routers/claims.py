@@ -54,12 +54,13 @@ def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimO
 async def record_claim(body: ClaimIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
     """Record a claim. 422 names the field when the speaker (or another party) resolves to no party.
 
-    With group commit the claim is checked here, on the event loop (its names are mostly known
-    to the process already: no query), and the request waits for its group's commit without
-    holding a thread. Without, the whole write runs in the thread pool.
+    The claim is checked in the thread pool (a look-up that does query may wait and retry on a
+    broken connection: never on the event loop). With group commit the request then waits for
+    its group's commit without holding a thread; without, the whole write runs in the pool.
     """
     if app.group_commit:
-        saved = await asyncio.wrap_future(app.submit_claim(body.to_domain(), meta))
+        submitted = await run_in_threadpool(app.submit_claim, body.to_domain(), meta)
+        saved = await asyncio.wrap_future(submitted)
     else:
         saved = await run_in_threadpool(app.record_claim, body.to_domain(), meta)
     return _answer(response, saved, location=True)

@@ -24,7 +24,7 @@ def test_a_merge_in_another_process_is_followed_within_a_second(settings: Settin
         assert before.speaker == "k-dmitriev"  # resolved, and now known to the writer
 
         other.app.merge_party("k-dmitriev", "kirill-dmitriev", "duplicate", meta())
-        time.sleep(writer.app._known.fresh_for + 0.1)  # noqa: SLF001
+        time.sleep(writer.app.names.fresh_for + 0.1)
         after = writer.app.record_claim({**CLAIM, "speaker": "K. Dmitriev"}, meta()).value
         batch = writer.app.record_claims([{**CLAIM, "speaker": "k-dmitriev", "co_speakers": ["K. Dmitriev"]}], meta())
         assert after.speaker == "kirill-dmitriev"

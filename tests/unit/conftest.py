@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.group_commit import ClaimGroupCommit
 from domain.application import ClaimsApplication
 from tests.conftest import meta
 
 
 @pytest.fixture
 def app() -> ClaimsApplication:
-    """The application on the in-memory store: no database."""
-    return ClaimsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    """The application on the in-memory store (no database), with group commit as the API has it."""
+    return ClaimsApplication(env={"PERSISTENCE_MODULE": "adapters.memory"}, pipeline=ClaimGroupCommit)
 
 
 SOURCE = {"url": "https://example.org/seeds/2025-12-21-miami-talks-productive", "outlet": "ORF"}

@@ -13,8 +13,8 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from domain.application import ClaimsApplication, Saved
-from domain.errors import ClaimExists, UnknownParty
-from domain.group_commit import GroupCommitter
+from domain.errors import ClaimExists, InvalidRequest, UnknownParty
+from adapters.group_commit import GroupCommitter
 from domain.topic import Topic
 from tests.conftest import meta
 from tests.unit.conftest import claim_fields
@@ -153,7 +153,7 @@ def test_a_failed_transaction_fails_every_claim_of_its_group(held: Any) -> None:
 
 
 def test_without_group_commit_each_claim_is_its_own_transaction() -> None:
-    app = ClaimsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, group_commit=False)
+    app = ClaimsApplication(env={"PERSISTENCE_MODULE": "adapters.memory"})  # no pipeline: no group commit
     m = meta()
     app.register_party("dmitry-peskov", "Dmitry Peskov", "person", None, ["Peskow"], m)
     app.record_claim(claim_fields(), m)  # defines the topic: concurrent first claims on a new topic clash here
@@ -166,7 +166,7 @@ def test_without_group_commit_each_claim_is_its_own_transaction() -> None:
 def test_close_commits_what_was_submitted_and_stops_the_writer(held: Any) -> None:
     app, tx, first = held
     queued = app.submit_claim(claim_fields(text="queued"), meta())
-    writer = app._committer._writer  # noqa: SLF001  (the thread that must end)
+    writer = app._pipeline.committer._writer  # type: ignore[union-attr]  # noqa: SLF001  (the thread that must end)
     assert writer is not None and writer.is_alive()
     closer = threading.Thread(target=app.close)
     closer.start()
@@ -216,3 +216,34 @@ def test_committer_writer_ends_when_idle_and_starts_again() -> None:
     assert committer.submit(2).result(5) == 2
     committer.close()
     assert not any(t.name == "idle-test" for t in threading.enumerate())
+
+
+def test_a_claim_whose_save_fails_otherwise_fails_alone_and_its_group_is_committed(held: Any) -> None:
+    app, tx, first = held
+    save = app.save
+
+    def failing_for_the_culprit(*items: Any) -> Any:  # one claim the store cannot take, for any reason
+        if any(getattr(item, "text", None) == "culprit" for item in items):
+            raise RuntimeError("this claim cannot be stored")
+        return save(*items)
+
+    app.save = failing_for_the_culprit  # type: ignore[method-assign]
+    innocent = [app.submit_claim(claim_fields(text=f"Aussage {i}"), meta()) for i in range(5)]
+    culprit = app.submit_claim(claim_fields(text="culprit"), meta())
+    tx.release()
+    first.result(5)
+    with pytest.raises(RuntimeError, match="cannot be stored"):
+        culprit.result(5)
+    assert [app.get_claim(f.result(5).value.id).text for f in innocent] == [f"Aussage {i}" for i in range(5)]
+
+
+def test_a_claim_no_encoding_holds_is_refused_naming_its_field_and_its_group_is_committed(held: Any) -> None:
+    app, tx, first = held
+    innocent = [app.submit_claim(claim_fields(text=f"Aussage {i}"), meta()) for i in range(5)]
+    culprit = app.submit_claim(claim_fields(facts={"note": "\ud800"}), meta())  # a lone surrogate
+    tx.release()
+    first.result(5)
+    with pytest.raises(InvalidRequest) as refused:
+        culprit.result(5)
+    assert refused.value.field == "facts"
+    assert all(app.get_claim(f.result(5).value.id) for f in innocent)
