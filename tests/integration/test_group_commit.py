@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
@@ -105,3 +106,22 @@ def test_without_group_commit_each_claim_is_its_own_transaction(naive: Services,
         assert [r.status_code for r in responses] == [201] * CLIENTS
         assert transactions(settings, [r.json()["id"] for r in responses]) == CLIENTS
         assert metric(api, "claims_group_commit_size_count") == 0
+
+
+def test_a_claim_that_fails_inside_the_commit_fails_alone_and_its_neighbours_are_stored(api: Any) -> None:
+    innocent = [claim_body(text=f"Aussage {i}") for i in range(30)]
+    culprit = claim_body(text="culprit", facts={"note": "\ud800"})  # a lone surrogate: no UTF-8 holds it
+    barrier = Barrier(len(innocent) + 1)
+
+    def post(body: dict[str, Any]) -> Any:
+        barrier.wait()
+        return api.post("/v1/claims", content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+    with ThreadPoolExecutor(len(innocent) + 1) as pool:
+        *responses, refused = list(pool.map(post, [*innocent, culprit]))
+    assert [r.status_code for r in responses] == [201] * 30, [r.text for r in responses if r.status_code != 201]
+    for i, response in enumerate(responses):
+        assert api.get(response.headers["Location"]).json()["text"] == f"Aussage {i}"
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "facts" in refused.text
