@@ -151,7 +151,7 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _positions(args: argparse.Namespace, settings: Settings) -> int:
-    from api.routers.positions import REPORT_COLUMNS, markdown_table
+    from api.reports import REPORT_COLUMNS, csv_table, markdown_table, report_cells
 
     services = bootstrap(settings)
     try:
@@ -159,17 +159,13 @@ def _positions(args: argparse.Namespace, settings: Settings) -> int:
         rows = services.view("positions").positions(party=party, topic=args.topic, as_of=args.as_of, at=args.at)
     finally:
         services.close()
-    cells = [[str(row[c]) for c in REPORT_COLUMNS] for row in rows]
+    cells = report_cells(rows)
     if args.format == "json":
         import orjson
 
         sys.stdout.write(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif args.format == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(REPORT_COLUMNS)
-        writer.writerows(cells)
+        sys.stdout.write(csv_table(REPORT_COLUMNS, cells))
     elif args.format == "markdown":
         sys.stdout.write(markdown_table(REPORT_COLUMNS, cells))
     else:
@@ -294,7 +290,7 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 def _history(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
 
-    from api.routers.claims import event_out
+    from api.reports import event_out
 
     services = bootstrap(settings)
     try:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from domain.base import Meta, Recorded
 from domain.claim import Claim
+from domain.commands import RecordClaim
 from domain.directory import Lookups, PartyDirectory
 from domain.errors import (
     AliasTaken,
@@ -42,15 +43,8 @@ from domain.topic import Topic
 T = TypeVar("T")
 # Fields of a claim that name parties, as a request names them (id or alias).
 _PARTY_FIELDS = ("speaker", "co_speakers", "about")
-# What a claim has when a request leaves it out.
-_CLAIM_DEFAULTS: dict[str, Any] = {
-    "co_speakers": list,
-    "about": None,
-    "kind": "statement",
-    "verbatim": False,
-    "position": None,
-    "facts": dict,
-}
+# A claim to record: the command, or a mapping of its fields.
+ClaimRequest = RecordClaim | Mapping[str, Any]
 # How often a command without If-Match is retried when a concurrent write got in first.
 _RETRIES = 12
 
@@ -240,15 +234,15 @@ class ClaimsApplication(Application[UUID]):
 
     # -- claims ----------------------------------------------------------------------
 
-    def record_claim(self, fields: dict[str, Any], meta: Meta) -> Saved[Claim]:
-        """Record one claim; ``fields`` as a request gives them (parties by id or alias).
+    def record_claim(self, command: ClaimRequest, meta: Meta) -> Saved[Claim]:
+        """Record one claim (parties by id or alias).
 
         Returns once the claim is committed: with group commit, in one transaction with the
         claims recorded concurrently (``submit_claim``), yet failing only with its own error.
         """
-        return self.submit_claim(fields, meta).result()
+        return self.submit_claim(command, meta).result()
 
-    def submit_claim(self, fields: dict[str, Any], meta: Meta) -> Future[Saved[Claim]]:
+    def submit_claim(self, command: ClaimRequest, meta: Meta) -> Future[Saved[Claim]]:
         """Check a claim now (raising its error here), and hand it to the next group commit.
 
         The Future resolves once the claim's transaction committed, to the claim and the
@@ -256,9 +250,10 @@ class ClaimsApplication(Application[UUID]):
         this claim's own error (ClaimExists, Conflict) or the group's (the database is down).
         Without group commit the claim is saved here, in a transaction of its own.
         """
+        command = RecordClaim.of(command)
         lookups = Lookups()
-        self._look_up_all([fields], lookups)
-        claim, new = self._new_claim(fields, meta, lookups)
+        self._look_up_all([command], lookups)
+        claim, new = self._new_claim(command, meta, lookups)
         done: Future[Saved[Claim]] = Future()
         if not new:
             done.set_result(Saved(claim, None))
@@ -292,17 +287,18 @@ class ClaimsApplication(Application[UUID]):
                 return InvalidRequest(f"{name} cannot be stored: {e}", field=name)
         return InvalidRequest(f"the claim cannot be stored: {error}", field=None)
 
-    def record_claims(self, items: list[dict[str, Any]], meta: Meta) -> Saved[list[Claim]]:
+    def record_claims(self, items: Sequence[ClaimRequest], meta: Meta) -> Saved[list[Claim]]:
         """Record many claims in one transaction: all of them, or (naming each bad item) none."""
+        commands = [RecordClaim.of(item) for item in items]
         claims: list[Claim] = []
         new: list[Recorded] = []
         errors: list[dict[str, Any]] = []
         lookups = Lookups()
-        self._look_up_all(items, lookups)
+        self._look_up_all(commands, lookups)
         seen: dict[UUID, int] = {}
-        for index, fields in enumerate(items):
+        for index, command in enumerate(commands):
             try:
-                claim, aggregates = self._new_claim(fields, meta, lookups)
+                claim, aggregates = self._new_claim(command, meta, lookups)
                 if claim.id in seen:
                     raise ClaimExists(f"id repeats item {seen[claim.id]} of this batch", field="id")
                 seen[claim.id] = index
@@ -435,21 +431,18 @@ class ClaimsApplication(Application[UUID]):
         except ClaimNotFound:
             raise UnknownClaim(f"no claim has id {claim_id}", field=field) from None
 
-    def _new_claim(self, fields: dict[str, Any], meta: Meta, seen: Lookups) -> tuple[Claim, list[Recorded]]:
+    def _new_claim(self, command: RecordClaim, meta: Meta, seen: Lookups) -> tuple[Claim, list[Recorded]]:
         """The Claim a request asks for, and what to save with it (empty if it exists as asked)."""
-        fields = dict(fields)
-        given_id = fields.pop("id", None)
-        for name, default in _CLAIM_DEFAULTS.items():
-            fields.setdefault(name, default() if callable(default) else default)
+        fields = command.asserted()
         for name in _PARTY_FIELDS:
             fields[name] = self._party_refs(name, fields[name], seen)
-        topic = self._topic_for_claim(fields["topic"], meta, seen)
-        claim = Claim(id=given_id or uuid4(), meta=meta, **fields)
-        existing = self._find_claim(given_id) if given_id else None  # a new uuid4 exists nowhere yet
+        topic = self._topic_for_claim(command.topic, meta, seen)
+        claim = Claim(id=command.id or uuid4(), meta=meta, **fields)
+        existing = self._find_claim(command.id) if command.id else None  # a new uuid4 exists nowhere yet
         if existing is not None:
             if existing.asserted() == claim.asserted():
                 return existing, []
-            raise ClaimExists(f"claim {given_id} exists with other content", field="id")
+            raise ClaimExists(f"claim {command.id} exists with other content", field="id")
         return claim, [claim] if topic is None else [claim, topic]
 
     def _check_claim_new(self, claim: Claim) -> None:
@@ -486,19 +479,12 @@ class ClaimsApplication(Application[UUID]):
         seen.topics[slug] = new
         return new
 
-    def _look_up_all(self, items: list[dict[str, Any]], seen: Lookups) -> None:
-        """Resolve every party and topic the items name at once (the directory reads what it does not
-        know in a query or two, not three per claim). A name that names no party is left out, so the
-        claim naming it fails in ``_party_id``, with its candidates."""
-        names = {
-            name
-            for fields in items
-            for field in _PARTY_FIELDS
-            for name in (fields.get(field) if isinstance(fields.get(field), list) else [fields.get(field)])
-            if isinstance(name, str)
-        }
-        self.names.resolve(names, seen)
-        slugs = {fields["topic"] for fields in items if isinstance(fields.get("topic"), str)} - seen.topics.keys()
+    def _look_up_all(self, commands: list[RecordClaim], seen: Lookups) -> None:
+        """Resolve every party and topic the commands name at once (the directory reads what it does
+        not know in a query or two, not three per claim). A name that names no party is left out, so
+        the claim naming it fails in ``_party_id``, with its candidates."""
+        self.names.resolve({name for command in commands for name in command.names()}, seen)
+        slugs = {command.topic for command in commands} - seen.topics.keys()
         seen.topics.update((slug, None) for slug in self.names.defined_topics(slugs))  # nothing to define
 
     # -- plumbing ----------------------------------------------------------------------

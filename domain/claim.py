@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -20,22 +23,55 @@ from domain.errors import (
 CLAIM_KINDS = ("statement", "denial", "report", "assessment")
 STANCES = ("positive", "negative", "neutral", "mixed")
 STATUSES = ("active", "retracted", "superseded")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assertion:
+    """What a claim asserts, declared once.
+
+    ``ClaimAsserted``'s data, the aggregate's fields, what a correction may change
+    (``CORRECTABLE``), and what a request may leave out (the defaults, which the API's
+    ``ClaimIn`` takes from here) all derive from this list. Its order is the stored event's.
+    Party fields hold party ids in a claim, and names (ids or aliases) in a request.
+    """
+
+    speaker: str
+    co_speakers: list[str] = field(default_factory=list)  # a joint statement's other signers
+    topic: str
+    text: str
+    language: str
+    verbatim: bool = False
+    stance: str
+    position: str | None = None  # a short summary; a read shows the text without one
+    kind: str = "statement"
+    stated_at: str
+    source: dict[str, Any]
+    about: str | None = None  # the party the claim is about
+    facts: dict[str, Any] = field(default_factory=dict)  # scalar facts a report states
+
+
+ASSERTED = dataclasses.fields(Assertion)
 # The fields a correction may change: everything the claim asserted.
-CORRECTABLE = (
-    "speaker",
-    "co_speakers",
-    "about",
-    "topic",
-    "kind",
-    "text",
-    "language",
-    "verbatim",
-    "stance",
-    "position",
-    "stated_at",
-    "source",
-    "facts",
-)
+CORRECTABLE = tuple(f.name for f in ASSERTED)
+
+
+def assertion_default(name: str) -> Any:
+    """What a claim asserts for ``name`` when a request leaves it out (a fresh list or dict each time)."""
+    declared = next(f for f in ASSERTED if f.name == name)
+    if declared.default_factory is not dataclasses.MISSING:
+        return declared.default_factory()
+    if declared.default is dataclasses.MISSING:
+        raise KeyError(f"a claim's {name} has no default: a request must give it")
+    return declared.default
+
+
+def _asserting(init: Any) -> Any:
+    """Give ``Claim.__init__`` the signature (id, every asserted field, meta) the library maps to the event."""
+    p = inspect.Parameter
+    init.__signature__ = inspect.Signature(
+        [p(name, p.POSITIONAL_OR_KEYWORD) for name in ("self", "id", *CORRECTABLE, "meta")]
+    )
+    return init
 
 
 class Claim(Recorded):
@@ -45,7 +81,7 @@ class Claim(Recorded):
         """A claim was recorded. Declared (not derived from ``__init__``) to carry a class version.
 
         The library uses a class declared under the event's name as it is: it does not add
-        fields from ``__init__``'s signature, so they are listed here and must match it.
+        fields from ``__init__``'s signature, so they are taken from ``Assertion`` here.
         Version 1 (stored before claims had facts) has no ``facts``; ``upcast_v1_v2`` fills it
         in when such an event is read. A stored event without ``class_version`` counts as
         version 1, and that includes every event stored before versions were declared, most of
@@ -54,19 +90,7 @@ class Claim(Recorded):
 
         class_version = 2
 
-        speaker: str
-        co_speakers: list[str]
-        topic: str
-        text: str
-        language: str
-        verbatim: bool
-        stance: str
-        position: str | None
-        kind: str
-        stated_at: str
-        source: dict[str, Any]
-        about: str | None
-        facts: dict[str, Any]
+        __annotations__.update({f.name: f.type for f in ASSERTED})
         meta: dict[str, str]
 
         @staticmethod
@@ -74,37 +98,11 @@ class Claim(Recorded):
             state.setdefault("facts", {})
 
     @event(ClaimAsserted)
-    def __init__(  # noqa: PLR0913
-        self,
-        id: UUID,  # noqa: A002  (chosen by the application, or by the client)
-        speaker: str,
-        co_speakers: list[str],
-        topic: str,
-        text: str,
-        language: str,
-        verbatim: bool,
-        stance: str,
-        position: str | None,
-        kind: str,
-        stated_at: str,
-        source: dict[str, Any],
-        about: str | None,
-        facts: dict[str, Any],
-        meta: dict[str, str],
-    ) -> None:
-        self.speaker = speaker
-        self.co_speakers = list(co_speakers)
-        self.topic = topic
-        self.text = text
-        self.language = language
-        self.verbatim = verbatim
-        self.stance = stance
-        self.position = position
-        self.kind = kind
-        self.stated_at = stated_at
-        self.source = dict(source)
-        self.about = about
-        self.facts = dict(facts)
+    @_asserting
+    def __init__(self, id: UUID, meta: dict[str, str], **asserted: Any) -> None:  # noqa: A002  (the library's name)
+        for name in CORRECTABLE:  # copies: what a caller passed in cannot change the claim later
+            value = asserted[name]
+            setattr(self, name, list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value)
         self.status = "active"
         self.corroborations: list[dict[str, Any]] = []
         self.disputes: list[dict[str, Any]] = []

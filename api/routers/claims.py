@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.consistency import caught_up
 from api.deps import Access, App, AppServices, CurrentMeta, IfMatch
 from api.errors import ProblemException, validation_errors
+from api.reports import event_out
 from api.routers import written
 from api.schemas.claims import (
     BatchOut,
@@ -28,6 +29,7 @@ from api.schemas.claims import (
     SupersessionIn,
 )
 from api.schemas.common import StatedAt, source_or_none
+from domain.commands import RecordClaim
 from domain.errors import BatchRejected
 from domain.party import SLUG_PATTERN
 from projections.claims import decode_cursor, stated_key
@@ -84,7 +86,7 @@ async def record_claims(request: Request, app: App, meta: CurrentMeta, response:
     """Record up to 10,000 claims atomically: all, or none with each bad item named by index."""
     items = _batch_items(await request.body(), request.headers.get("content-type", ""))
     errors: list[dict[str, Any]] = []
-    fields: list[dict[str, Any]] = []
+    fields: list[RecordClaim] = []
     for index, item in enumerate(items):
         try:
             fields.append(_claim_in.validate_python(item).to_domain())
@@ -210,22 +212,6 @@ def get_claim(
 def claim_history(claim_id: UUID, app: App) -> list[EventOut]:
     """Every event of the claim, with who recorded it, when, and in which request."""
     return [event_out(event) for event in app.claim_history(claim_id)]
-
-
-_NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic", "meta"}
-
-
-def event_out(event: Any) -> EventOut:
-    meta = getattr(event, "meta", None) or {}
-    data = {k: v for k, v in vars(event).items() if k not in _NOT_DATA}
-    return EventOut(
-        version=event.originator_version,
-        type=type(event).__name__,
-        recorded_at=event.timestamp,
-        recorded_by=meta.get("recorded_by", "unknown"),
-        correlation_id=meta.get("correlation_id", ""),
-        data=orjson.loads(orjson.dumps(data, default=str)),
-    )
 
 
 @router.post("/{claim_id}/corrections", response_model=ClaimOut)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from api.consistency import caught_up
 from api.deps import Access, App, AppServices
+from api.reports import REPORT_COLUMNS, csv_table, markdown_table, report_cells
 
 router = APIRouter(tags=["positions"], dependencies=[Access])
 
@@ -82,9 +81,6 @@ def position_history(
     return PositionHistory(items=[PositionChange.model_validate({**r, "claim": str(r["claim"])}) for r in rows])
 
 
-REPORT_COLUMNS = ("party", "topic", "stance", "position", "speaker", "stated_at", "claims", "claim")
-
-
 @router.get("/v1/reports/positions", dependencies=[caught_up("positions")], response_model=None)
 def positions_report(
     app: App, services: AppServices,
@@ -95,20 +91,7 @@ def positions_report(
     items = _positions(services, app, party, topic, as_of, at)
     if format == "json":
         return Positions(items=items)
-    rows = [[str(getattr(item, c)) for c in REPORT_COLUMNS] for item in items]
+    rows = report_cells([item.model_dump() for item in items])
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(REPORT_COLUMNS)
-        writer.writerows(rows)
-        return PlainTextResponse(out.getvalue(), media_type="text/csv; charset=utf-8")
+        return PlainTextResponse(csv_table(REPORT_COLUMNS, rows), media_type="text/csv; charset=utf-8")
     return PlainTextResponse(markdown_table(REPORT_COLUMNS, rows), media_type="text/markdown; charset=utf-8")
-
-
-def markdown_table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
-    def cell(value: str) -> str:
-        return value.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"

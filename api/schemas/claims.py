@@ -22,6 +22,8 @@ from api.schemas.common import (
     source_or_none,
 )
 from domain.claim import Claim
+from domain.claim import assertion_default as default
+from domain.commands import RecordClaim
 
 Kind = Literal["statement", "denial", "report", "assessment"]
 Stance = Literal["positive", "negative", "neutral", "mixed"]
@@ -72,23 +74,22 @@ class ClaimIn(Strict):
 
     id: UUID | None = Field(default=None, description="chosen by the client, else by the server")
     speaker: Name
-    co_speakers: PartyRefs = Field(default_factory=list, description="a joint statement's other signers")
-    about: Name | None = Field(default=None, description="the party the claim is about")
+    # Defaults are the domain's (``domain.claim.Assertion``), declared there once.
+    co_speakers: PartyRefs = Field(default_factory=lambda: default("co_speakers"), description="a joint statement's other signers")
+    about: Name | None = Field(default=default("about"), description="the party the claim is about")
     topic: Slug = Field(description="a topic id; an unknown one is defined with the id as title")
-    kind: Kind = "statement"
+    kind: Kind = default("kind")
     text: Text
     language: Language
-    verbatim: bool = Field(default=False, description="a direct quote (true) or a paraphrase")
+    verbatim: bool = Field(default=default("verbatim"), description="a direct quote (true) or a paraphrase")
     stance: Stance
-    position: Position | None = Field(default=None, description="short summary; defaults to the text")
+    position: Position | None = Field(default=default("position"), description="short summary; defaults to the text")
     stated_at: StatedAt = Field(description="a date, or a date-time with offset, when it was said")
     source: Source
-    facts: Facts = Field(default_factory=dict, description="scalar facts a report states")
+    facts: Facts = Field(default_factory=lambda: default("facts"), description="scalar facts a report states")
 
-    def to_domain(self) -> dict[str, Any]:
-        fields = self.model_dump(mode="json", exclude={"id"})
-        fields["id"] = self.id
-        return fields
+    def to_domain(self) -> RecordClaim:
+        return RecordClaim(id=self.id, **self.model_dump(mode="json", exclude={"id"}))
 
 
 class ClaimChanges(Strict):

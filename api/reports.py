@@ -1,0 +1,52 @@
+"""Report formatting the routers and the command line share: position tables (CSV, Markdown) and event histories."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from api.schemas.claims import EventOut
+
+REPORT_COLUMNS = ("party", "topic", "stance", "position", "speaker", "stated_at", "claims", "claim")
+# An event's fields that are not its data: they are shown as version, type, recorded_at.
+_NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic", "meta"}
+
+
+def report_cells(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Each position's report columns as text."""
+    return [[str(row[c]) for c in REPORT_COLUMNS] for row in rows]
+
+
+def csv_table(columns: Sequence[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def markdown_table(columns: Sequence[str], rows: list[list[str]]) -> str:
+    def cell(value: str) -> str:
+        return value.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def event_out(event: Any) -> EventOut:
+    """A stored event as a claim's history shows it."""
+    meta = getattr(event, "meta", None) or {}
+    data = {k: v for k, v in vars(event).items() if k not in _NOT_DATA}
+    return EventOut(
+        version=event.originator_version,
+        type=type(event).__name__,
+        recorded_at=event.timestamp,
+        recorded_by=meta.get("recorded_by", "unknown"),
+        correlation_id=meta.get("correlation_id", ""),
+        data=orjson.loads(orjson.dumps(data, default=str)),
+    )
