@@ -1,60 +1,46 @@
+"""The use cases: what a client can ask of the claims record.
+
+``ClaimsApplication`` holds the claims' use cases; those of parties and topics are inherited
+from ``PartyCases`` (``party_cases.py``), the shared plumbing (saving, retrying) from
+``UseCases`` (``use_cases.py``). Names become party ids in ``PartyDirectory``
+(``directory.py``); the group commit is a ``ClaimPipeline`` the composition root passes in.
+"""
+
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-
-# The library's exception for a save that lost a race on a stream's version; the use cases
-# answer it (retry, StaleVersion, Conflict), so it is the one persistence name they import.
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.application import AggregateNotFoundError
 
 from domain.base import Meta, Recorded
 from domain.claim import Claim
 from domain.commands import RecordClaim
 from domain.directory import Lookups, PartyDirectory
 from domain.errors import (
-    AliasTaken,
     BatchRejected,
     ClaimExists,
     ClaimNotFound,
-    Conflict,
     DomainError,
-    InvalidAffiliation,
     InvalidRequest,
-    PartyExists,
-    PartyNotFound,
     StaleVersion,
-    TopicNotFound,
     UnknownClaim,
-    UnknownParty,
 )
-from domain.names import normalize_name
-from domain.party import AliasIndex, Party
+from domain.party_cases import PartyCases
 from domain.ports import ClaimPipeline, PipelineFactory, StreamStore, Suggest
 from domain.topic import Topic
+from domain.use_cases import RecordConflictError, Saved, _unique
 
-T = TypeVar("T")
+__all__ = ["ClaimsApplication", "PendingClaim", "Saved"]
+
 # Fields of a claim that name parties, as a request names them (id or alias).
 _PARTY_FIELDS = ("speaker", "co_speakers", "about")
 # A claim to record: the command, or a mapping of its fields.
 ClaimRequest = RecordClaim | Mapping[str, Any]
-# How often a command without If-Match is retried when a concurrent write got in first.
-_RETRIES = 12
-
-
-@dataclass(frozen=True)
-class Saved(Generic[T]):
-    """What a write produced, and the global log position of its last event (None: nothing new)."""
-
-    value: T
-    position: int | None
 
 
 @dataclass(frozen=True)
@@ -70,7 +56,7 @@ def _no_suggestions(name: str) -> list[dict[str, Any]]:
     return []
 
 
-class ClaimsApplication(Application[UUID]):
+class ClaimsApplication(PartyCases):
     """Parties, topics and claims, recorded as events."""
 
     name = "claims"
@@ -105,132 +91,6 @@ class ClaimsApplication(Application[UUID]):
         if pipeline is not None:
             pipeline.close()
         super().close()
-
-    # -- parties ---------------------------------------------------------------------
-
-    def register_party(  # noqa: PLR0913
-        self,
-        slug: str,
-        name: str,
-        kind: str,
-        affiliation: str | None,
-        aliases: Iterable[str],
-        meta: Meta,
-    ) -> Saved[Party]:
-        """Register a party; its name and aliases must belong to no other party."""
-        aliases = _unique(aliases)
-        if affiliation is not None:
-            affiliation = self._affiliation(slug, affiliation)
-        party = Party(slug=slug, name=name, kind=kind, affiliation=affiliation, aliases=aliases, meta=meta)
-
-        def check() -> None:
-            if self._find(Party, slug) is not None:
-                raise PartyExists(f"a party with id {slug!r} exists", field="id")
-            self._check_names_free(slug, [name, *aliases])
-
-        check()
-        reservations = self._reserve(slug, [name, *aliases], meta)
-        return Saved(party, self._save_checked(check, party, *reservations))
-
-    def add_alias(self, slug: str, alias: str, meta: Meta) -> Saved[Party]:
-        """Give a party another name."""
-        party = self.get_party(slug)
-        party.add_alias(alias, meta)
-
-        def check() -> None:
-            self._check_names_free(slug, [alias])
-
-        check()
-        return Saved(party, self._save_checked(check, party, *self._reserve(slug, [alias], meta)))
-
-    def update_party(self, slug: str, changes: dict[str, Any], reason: str | None, meta: Meta) -> Saved[Party]:
-        """Change a party's name, kind or affiliation."""
-        party = self.get_party(slug)
-        changes = dict(changes)
-        if changes.get("affiliation") is not None:
-            changes["affiliation"] = self._affiliation(slug, changes["affiliation"])
-        party.update(changes, reason, meta)
-        extra: list[Recorded] = []
-        if "name" in changes:
-            self._check_names_free(slug, [changes["name"]])
-            extra = self._reserve(slug, [changes["name"]], meta)
-        return Saved(party, self._save_checked(lambda: None, party, *extra))
-
-    def merge_party(self, slug: str, into: str, reason: str | None, meta: Meta) -> Saved[Party]:
-        """Merge a duplicate into the party that survives."""
-        party = self.get_party(slug)
-        survivor = self.names.party(into, field="into", follow_merges=False)
-        party.merge(survivor, reason, meta)
-        saved = Saved(party, self._save_checked(lambda: None, party))
-        self.names.saw([party])
-        return saved
-
-    def get_party(self, slug: str) -> Party:
-        party = self._find(Party, slug)
-        if party is None:
-            raise PartyNotFound(f"no party has id {slug!r}")
-        return party
-
-    def resolve_party(self, name: str, *, field: str = "name") -> Party:
-        """The party a name means (id or alias), followed through merges to the survivor."""
-        return self.names.party(name, field=field)
-
-    def _affiliation(self, slug: str, affiliation: str) -> str:
-        """Check an affiliation names an unmerged party and closes no cycle; answer its id."""
-        try:
-            target = self.names.party(affiliation, field="affiliation", follow_merges=False)
-        except UnknownParty as e:
-            raise InvalidAffiliation(f"affiliation {affiliation!r} is no registered party", field="affiliation") from e
-        if target.merged_into is not None:
-            raise InvalidAffiliation(
-                f"{target.slug} is merged into {target.merged_into}; affiliate with {target.merged_into}",
-                field="affiliation",
-            )
-        chain, current = [slug], target
-        while True:
-            if current.slug in chain:
-                raise InvalidAffiliation(
-                    f"affiliation would form a cycle: {' -> '.join([*chain, current.slug])}",
-                    field="affiliation",
-                )
-            chain.append(current.slug)
-            if current.affiliation is None:
-                return target.slug
-            current = self.get_party(current.affiliation)
-
-    def _check_names_free(self, slug: str, names: Iterable[str]) -> None:
-        for name in names:
-            index = self._find(AliasIndex, normalize_name(name))
-            if index is not None:
-                whose = "this party" if index.party == slug else f"party {index.party}"
-                raise AliasTaken(f"{name!r} is already a name or alias of {whose}", field="aliases", party=index.party)
-
-    def _reserve(self, slug: str, names: Iterable[str], meta: Meta) -> list[Recorded]:
-        keys: dict[str, str] = {}
-        for name in names:
-            keys.setdefault(normalize_name(name), name)
-        return [AliasIndex(key=key, alias=name, party=slug, meta=meta) for key, name in keys.items()]
-
-    # -- topics ----------------------------------------------------------------------
-
-    def get_topic(self, slug: str) -> Topic:
-        topic = self._find(Topic, slug)
-        if topic is None:
-            raise TopicNotFound(f"no topic has id {slug!r}")
-        return topic
-
-    def put_topic(self, slug: str, title: str, description: str | None, meta: Meta) -> Saved[Topic]:
-        """Define a topic, or set its title and description."""
-
-        def attempt() -> Saved[Topic]:
-            topic = self._find(Topic, slug)
-            if topic is None:
-                topic = Topic(slug=slug, title=title, description=description, meta=meta)
-            elif not topic.update(title, description, meta):
-                return Saved(topic, None)
-            return Saved(topic, self._save(topic))
-
-        return self._retrying(attempt)
 
     # -- claims ----------------------------------------------------------------------
 
@@ -486,38 +346,3 @@ class ClaimsApplication(Application[UUID]):
         self.names.resolve({name for command in commands for name in command.names()}, seen)
         slugs = {command.topic for command in commands} - seen.topics.keys()
         seen.topics.update((slug, None) for slug in self.names.defined_topics(slugs))  # nothing to define
-
-    # -- plumbing ----------------------------------------------------------------------
-
-    def _find(self, cls: type[T], key: str) -> T | None:
-        try:
-            found = self.repository.get(cls.create_id(key))  # type: ignore[attr-defined]
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
-
-    def _save(self, *aggregates: Any) -> int | None:
-        """Save aggregates (or events already collected from them); the position of the last event."""
-        recordings = self.save(*aggregates)
-        return max((r.notification.id for r in recordings), default=None)
-
-    def _save_checked(self, check: Callable[[], None], *aggregates: Any) -> int | None:
-        """Save; when a concurrent write got in first, run ``check`` to say what clashed."""
-        try:
-            return self._save(*aggregates)
-        except RecordConflictError:
-            check()
-            raise Conflict("a concurrent write changed what this request depends on; try again") from None
-
-    def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Run a read-decide-write attempt again when a concurrent write to its stream got in first."""
-        for tries in range(1, _RETRIES + 1):
-            try:
-                return attempt()
-            except RecordConflictError:
-                time.sleep(random.uniform(0, 0.005 * tries))  # noqa: S311  (jitter, not crypto)
-        raise Conflict("too many concurrent writes to the same stream; try again")
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
