@@ -102,7 +102,8 @@ class Claim(Recorded):
     def __init__(self, id: UUID, meta: dict[str, str], **asserted: Any) -> None:  # noqa: A002  (the library's name)
         for name in CORRECTABLE:  # copies: what a caller passed in cannot change the claim later
             value = asserted[name]
-            setattr(self, name, list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value)
+            copied = list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+            setattr(self, name, copied)
         self.status = "active"
         self.corroborations: list[dict[str, Any]] = []
         self.disputes: list[dict[str, Any]] = []

@@ -5,17 +5,22 @@ active claim on that topic whose speaker or co-speaker is the party, or a party 
 with it through any chain; a merged party's claims count for the party it was merged into.
 ``as_of`` (system time) picks the intervals recorded by then; ``at`` (valid time) keeps the
 statements made by then. Both are answered from the stored intervals, never by replaying events.
+
+Every query is one ``WITH RECURSIVE`` statement built by ``_with``: the party graph's CTEs,
+then those of the read, then its SELECT. Templates are ``psycopg.sql`` throughout: ``{claim}``,
+``{party}``, ``{current}`` are this view's tables, other ``{names}`` are fragments passed by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from psycopg import Cursor
+from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from domain.claim import Claim
@@ -29,88 +34,157 @@ _CLAIM_COLUMNS = (
 )
 _PARTY_COLUMNS = ("party", "stream", "opened", "affiliation", "merged_into", "sys_from", "sys_to")
 
+
+class Winner(NamedTuple):
+    """A position as ``current`` holds it: what ranks it (stated_key, seq), the claim interval, what a read shows."""
+
+    stated_key: datetime
+    seq: int
+    claim: UUID
+    opened: int
+    stance: str
+    position: str
+    speaker: str
+    stated_at: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Winner:
+        return cls(**{name: row[name] for name in cls._fields})
+
+    @property
+    def rank(self) -> tuple[datetime, int]:
+        """Later wins: by stated_at, then by recording."""
+        return self.stated_key, self.seq
+
+
+class Current(NamedTuple):
+    """A row of ``current``: a party's position on a topic now, and the number of claims behind it."""
+
+    party: str
+    topic: str
+    claims: int
+    winner: Winner
+
+    def copy_row(self) -> tuple[Any, ...]:
+        return (*self.winner, self.party, self.topic, self.claims)
+
+
+_CURRENT_COLUMNS = (*Winner._fields, "party", "topic", "claims")  # in Current.copy_row's order
+
+
+class Counted(NamedTuple):
+    """What an open claim interval adds to ``current``: its topic, its speakers and the position it shows."""
+
+    topic: str
+    speakers: tuple[str, ...]
+    winner: Winner
+
+
+def _with(ctes: Sequence[str], select: str) -> str:
+    """One statement: ``WITH RECURSIVE`` the party graph's CTEs and ``ctes``, then ``select``."""
+    return "WITH RECURSIVE\n" + ",\n".join([*_GRAPH, *ctes]) + "\n" + select
+
+
+def _names(columns: Sequence[str]) -> Composed:
+    return SQL(", ").join(Identifier(c) for c in columns)
+
+
+def _all(conditions: Sequence[str]) -> Composed:
+    return SQL(" AND ").join(SQL(c) for c in conditions)
+
+
 # The party graph as recorded at as_of ({when}: "sys_to IS NULL" now, or an interval test):
 # ``anc`` pairs each party (a merged one under its survivor) with every party it counts for,
 # itself included. It is small (a row per party and ancestor), unlike the claims.
-_GRAPH = """
-WITH RECURSIVE
-parties AS MATERIALIZED (
-    SELECT party, affiliation, merged_into FROM {{party}} WHERE {when}),
-canon(party, survivor) AS (
+_GRAPH = (
+    """parties AS MATERIALIZED (
+    SELECT party, affiliation, merged_into FROM {party} WHERE {when})""",
+    """canon(party, survivor) AS (
     SELECT party, party FROM parties WHERE merged_into IS NULL
     UNION
-    SELECT p.party, c.survivor FROM parties p JOIN canon c ON p.merged_into = c.party),
-anc(member, ancestor) AS MATERIALIZED (
+    SELECT p.party, c.survivor FROM parties p JOIN canon c ON p.merged_into = c.party)""",
+    """anc(member, ancestor) AS MATERIALIZED (
     SELECT party, survivor FROM canon
     UNION
     SELECT a.member, c.survivor FROM anc a
-    JOIN parties p ON p.party = a.ancestor JOIN canon c ON c.party = p.affiliation)
-"""
+    JOIN parties p ON p.party = a.ancestor JOIN canon c ON c.party = p.affiliation)""",
+)
+_NOW = "sys_to IS NULL"
+_AS_OF = "sys_from <= %(as_of)s AND (sys_to IS NULL OR sys_to > %(as_of)s)"
+
+# The claims a read counts ({columns} of them): the active ones matching {conditions}, for
+# every party; or for one, those its members speak (the speaker index) and those they co-sign
+# (the co-speakers index), each once.
+_CLAIMS = """claims AS (SELECT {columns} FROM {claim} WHERE {conditions})"""
+_PARTY_CLAIMS = (
+    """members AS MATERIALIZED (SELECT ARRAY(SELECT member FROM anc WHERE ancestor = %(party)s) AS m)""",
+    """claims AS (SELECT {columns} FROM {claim} WHERE {conditions}
+    AND speaker = ANY((SELECT m FROM members)::text[])
+  UNION ALL SELECT {columns} FROM {claim} WHERE {conditions}
+    AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| (SELECT m FROM members)::text[]
+    AND speaker <> ALL((SELECT m FROM members)::text[]))""",
+)
 
 # Every party's position on every topic from the claims in ``claims``, without fanning each
 # claim out to its parties: the claims are first folded per topic and set of speakers (their
 # number, and the latest of them; read from the _sets index alone), and only these sets are
 # attributed, once per party any of their speakers counts for. Its cost grows with a topic's
-# claims (about 250 ms for 95,000 at 1M events): reads now use ``current`` instead, kept by
-# the projection; reads with as_of or at run this.
-_BEST = """,
-sets AS (
+# claims (figures: docs/performance.md): reads now use ``current`` instead, kept by the
+# projection; reads with as_of or at run this.
+_BEST = (
+    """sets AS (
     SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
            count(*) OVER (PARTITION BY topic, speakers) AS n
-    FROM claims ORDER BY topic, speakers, stated_key DESC, seq DESC),
-attributed AS (
+    FROM claims ORDER BY topic, speakers, stated_key DESC, seq DESC)""",
+    """attributed AS (
     SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.claim, s.opened, s.stated_key, s.seq
     FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
-    JOIN anc a ON a.member = m.member),
-best AS (
+    JOIN anc a ON a.member = m.member)""",
+    """best AS (
     SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq,
            sum(n) OVER (PARTITION BY party, topic) AS claims
-    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)"""
-_BY_SETS = _BEST + """
-SELECT b.party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position, c.claim, c.speaker, c.stated_at,
-       b.claims::bigint AS claims, c.sys_from AS updated_at
+    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)""",
+)
+_BY_SETS = """SELECT b.party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position, c.claim, c.speaker,
+       c.stated_at, b.claims::bigint AS claims, c.sys_from AS updated_at
 FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
-ORDER BY b.party, b.topic
-"""
+ORDER BY b.party, b.topic"""
 
 # One party: the claims of its members (as speaker, or as co-speaker) count for it once each.
 # The winners are picked on narrow rows; only theirs are read in full.
-_ONE_PARTY = """,
-best AS (
+_ONE_PARTY_BEST = """best AS (
     SELECT DISTINCT ON (topic) topic, claim, opened, count(*) OVER (PARTITION BY topic) AS claims
-    FROM claims ORDER BY topic, stated_key DESC, seq DESC)
-SELECT %(party)s::text AS party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position, c.claim,
-       c.speaker, c.stated_at, b.claims, c.sys_from AS updated_at
+    FROM claims ORDER BY topic, stated_key DESC, seq DESC)"""
+_ONE_PARTY = """SELECT %(party)s::text AS party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position,
+       c.claim, c.speaker, c.stated_at, b.claims, c.sys_from AS updated_at
 FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
-ORDER BY b.topic
-"""
+ORDER BY b.topic"""
 
-_HISTORY = """
-SELECT %(party)s::text AS party, topic, stance, coalesce(raw_position, text) AS position, claim, speaker, stated_at,
-       sys_from AS recorded_at, coalesce(stance <> lag(stance) OVER w, false) AS shift,
+_HISTORY = """SELECT %(party)s::text AS party, topic, stance, coalesce(raw_position, text) AS position, claim,
+       speaker, stated_at, sys_from AS recorded_at, coalesce(stance <> lag(stance) OVER w, false) AS shift,
        lag(stance) OVER w AS previous_stance
-FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq
-"""
+FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq"""
 
 # Each party's position on each topic now, for the table ``current`` (party, topic): the winner
 # and the number of claims, as _BY_SETS picks them. Computed whole after a bulk build and when
 # the party graph changes; kept row by row as claims come and go otherwise.
-_CURRENT = """,
-claims AS (SELECT claim, opened, topic, speakers, stated_key, seq FROM {{claim}} WHERE active AND sys_to IS NULL)""" + _BEST + """
-INSERT INTO {{current}} ({columns})
+_OPEN_CLAIMS = """claims AS (
+    SELECT claim, opened, topic, speakers, stated_key, seq FROM {claim} WHERE active AND sys_to IS NULL)"""
+_FILL_CURRENT = """INSERT INTO {current} ({columns})
 SELECT b.stated_key, b.seq, b.claim, b.opened, c.stance, coalesce(c.raw_position, c.text), c.speaker, c.stated_at,
        c.sys_from, b.party, b.topic, b.claims
-FROM best b JOIN {{claim}} c ON c.claim = b.claim AND c.opened = b.opened
-"""
+FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened"""
 
 # The latest active claim of each given (party, topic) pair: its members' own claims (speaker
 # index), then those they co-signed (co-speakers index), newest first.
-_WINNERS = """,
-pairs AS (SELECT * FROM unnest(%(parties)s::text[], %(topics)s::text[]) AS p(party, topic)),
-members AS (SELECT p.party, p.topic, array_agg(a.member) AS m FROM pairs p JOIN anc a ON a.ancestor = p.party
-            GROUP BY p.party, p.topic)
-SELECT mb.party, mb.topic, c.stated_key, c.seq, c.claim, c.opened, c.stance, coalesce(c.raw_position, c.text) AS position,
-       c.speaker, c.stated_at, c.sys_from
+_PAIRS = (
+    """pairs AS (SELECT * FROM unnest(%(parties)s::text[], %(topics)s::text[]) AS p(party, topic))""",
+    """members AS (SELECT p.party, p.topic, array_agg(a.member) AS m FROM pairs p JOIN anc a ON a.ancestor = p.party
+            GROUP BY p.party, p.topic)""",
+)
+_WINNERS = """SELECT mb.party, mb.topic, c.stated_key, c.seq, c.claim, c.opened, c.stance,
+       coalesce(c.raw_position, c.text) AS position, c.speaker, c.stated_at, c.sys_from AS updated_at
 FROM members mb CROSS JOIN LATERAL (
     (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
        AND speaker = ANY(mb.m) ORDER BY stated_key DESC, seq DESC LIMIT 1)
@@ -118,21 +192,14 @@ FROM members mb CROSS JOIN LATERAL (
     (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
        AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| mb.m ORDER BY stated_key DESC, seq DESC LIMIT 1)
     ORDER BY stated_key DESC, seq DESC LIMIT 1) AS w
-JOIN {claim} c ON c.claim = w.claim AND c.opened = w.opened
-"""
+JOIN {claim} c ON c.claim = w.claim AND c.opened = w.opened"""
 
-_NOW = """
-SELECT party, topic, stance, position, claim, speaker, stated_at, claims, updated_at
-FROM {{current}} WHERE {where} ORDER BY party, topic
-"""
-
-# A position as ``current`` holds it: what ranks it (stated_key, seq), the claim interval, what a read shows.
-_WINNER = ("stated_key", "seq", "claim", "opened", "stance", "position", "speaker", "stated_at", "updated_at")
-_CURRENT_COLUMNS = (*_WINNER, "party", "topic", "claims")
+_CURRENT_NOW = """SELECT party, topic, stance, position, claim, speaker, stated_at, claims, updated_at
+FROM {current} WHERE {conditions} ORDER BY party, topic"""
 
 # What picking positions needs of a claim: for a party; for every party (whose speakers count for whom).
-_NARROW = "claim, opened, topic, stated_key, seq"
-_NARROW_SETS = "claim, opened, topic, speakers, stated_key, seq"
+_NARROW = ("claim", "opened", "topic", "stated_key", "seq")
+_NARROW_SETS = ("claim", "opened", "topic", "speakers", "stated_key", "seq")
 
 
 class PositionsView(View):
@@ -195,17 +262,18 @@ class PositionsView(View):
     def fill_current(self, curs: Cursor[Any]) -> None:
         """Every party's position on every topic now, into ``current`` (emptied first)."""
         curs.execute(self.q("DELETE FROM {current}"))
-        curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _CURRENT.format(columns=", ".join(_CURRENT_COLUMNS))))
+        fill = _with([_OPEN_CLAIMS, *_BEST], _FILL_CURRENT)
+        curs.execute(self.q(fill, when=SQL(_NOW), columns=_names(_CURRENT_COLUMNS)))
 
-    def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """The latest active claim of each (party, topic) pair, as ``_WINNER``."""
+    def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Winner]:
+        """The latest active claim of each (party, topic) pair."""
         params = {"parties": [p for p, _ in pairs], "topics": [t for _, t in pairs]}
-        rows = curs.execute(self.q(_GRAPH.format(when="sys_to IS NULL") + _WINNERS), params).fetchall()
-        return {(r["party"], r["topic"]): tuple(r[c] for c in (*_WINNER[:-1], "sys_from")) for r in rows}
+        rows = curs.execute(self.q(_with(_PAIRS, _WINNERS), when=SQL(_NOW)), params).fetchall()
+        return {(r["party"], r["topic"]): Winner.of(r) for r in rows}
 
     def ancestors(self, curs: Cursor[Any], members: list[str]) -> dict[str, list[str]]:
         """The parties each of ``members`` counts for now (itself, or its survivor, and up its affiliations)."""
-        query = self.q(_GRAPH.format(when="sys_to IS NULL") + " SELECT member, ancestor FROM anc WHERE member = ANY(%s)")
+        query = self.q(_with([], "SELECT member, ancestor FROM anc WHERE member = ANY(%s)"), when=SQL(_NOW))
         found: dict[str, list[str]] = {}
         for row in curs.execute(query, (members,)).fetchall():
             found.setdefault(row["member"], []).append(row["ancestor"])
@@ -223,60 +291,51 @@ class PositionsView(View):
             if topic is not None:
                 where.append("topic = %(topic)s")
             with self.datastore.transaction(commit=False) as curs:
-                query = self.q(_NOW.format(where=" AND ".join(where)))
+                query = self.q(_CURRENT_NOW, conditions=_all(where))
                 return list(curs.execute(query, {"party": party, "topic": topic}).fetchall())
         if party is None:
-            return self._read(_BY_SETS, _NARROW_SETS, party, topic, as_of, at)
-        return self._read(_ONE_PARTY, _NARROW, party, topic, as_of, at)
+            return self._read(_BEST, _BY_SETS, _names(_NARROW_SETS), party, topic, as_of, at)
+        return self._read([_ONE_PARTY_BEST], _ONE_PARTY, _names(_NARROW), party, topic, as_of, at)
 
     def history(
         self, *, party: str, topic: str, as_of: datetime | None = None, at: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Every change of a party's position on a topic, in stated_at order, shifts of stance marked."""
-        return self._read(_HISTORY, "*", party, topic, as_of, at)
+        return self._read([], _HISTORY, SQL("*"), party, topic, as_of, at)
 
     def _read(  # noqa: PLR0913
-        self, select: str, columns: str, party: str | None, topic: str | None,
+        self, ctes: Sequence[str], select: str, columns: Composable, party: str | None, topic: str | None,
         as_of: datetime | None, at: datetime | None,
     ) -> list[dict[str, Any]]:
-        """Run ``select`` over ``claims``: the active claims as recorded at as_of, stated by at, of the party and topic.
+        """Run ``ctes`` and ``select`` over ``claims``: the active claims as recorded at as_of, stated by at,
+        of the party and topic.
 
         Each filter adds its condition only when given, so that the planner sees plain
         conditions an index answers (never ``%(x)s IS NULL OR …``). A party's claims are those
         its members speak (the speaker index) and those they co-sign (the co-speakers index).
         """
-        when = "sys_to IS NULL" if as_of is None else "sys_from <= %(as_of)s AND (sys_to IS NULL OR sys_to > %(as_of)s)"
+        when = _NOW if as_of is None else _AS_OF
         where = ["active", when]
         if at is not None:
             where.append("stated_key <= %(at)s")
         if topic is not None:
             where.append("topic = %(topic)s")
-        conditions = " AND ".join(where)
-        if party is None:
-            claims = f",\nclaims AS (SELECT {columns} FROM {{claim}} WHERE {conditions})"
-        else:
-            claims = (
-                ",\nmembers AS MATERIALIZED (SELECT ARRAY(SELECT member FROM anc WHERE ancestor = %(party)s) AS m),"
-                f"\nclaims AS (SELECT {columns} FROM {{claim}} WHERE {conditions}"
-                " AND speaker = ANY((SELECT m FROM members)::text[])"
-                f" UNION ALL SELECT {columns} FROM {{claim}} WHERE {conditions}"
-                " AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| (SELECT m FROM members)::text[]"
-                " AND speaker <> ALL((SELECT m FROM members)::text[]))"
-            )
-        query = self.q(_GRAPH.format(when=when) + claims + select)
+        claims = [_CLAIMS] if party is None else list(_PARTY_CLAIMS)
+        query = self.q(_with([*claims, *ctes], select), when=SQL(when), columns=columns, conditions=_all(where))
         params = {"party": party, "topic": topic, "as_of": as_of, "at": at}
         with self.datastore.transaction(commit=False) as curs:
             return list(curs.execute(query, params).fetchall())
 
 
-def _counted(row: dict[str, Any]) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
-    """What an open claim interval adds to ``current``: its topic, its speakers, its rank and key; None if inactive."""
+def _counted(row: dict[str, Any]) -> Counted | None:
+    """What an open claim interval adds to ``current``; None if it is inactive."""
     if not row["active"]:
         return None
     position = row["raw_position"] if row["raw_position"] is not None else row["text"]
-    winner = (row["stated_key"], row["seq"], row["claim"], row["opened"], row["stance"], position, row["speaker"],
-              row["stated_at"], row["sys_from"])
-    return row["topic"], tuple(row["speakers"]), winner
+    winner = Winner(stated_key=row["stated_key"], seq=row["seq"], claim=row["claim"], opened=row["opened"],
+                    stance=row["stance"], position=position, speaker=row["speaker"], stated_at=row["stated_at"],
+                    updated_at=row["sys_from"])
+    return Counted(topic=row["topic"], speakers=tuple(row["speakers"]), winner=winner)
 
 
 class PositionsProjection(BatchProjection[PositionsView]):
@@ -291,7 +350,7 @@ class PositionsProjection(BatchProjection[PositionsView]):
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         self._open_claims: dict[UUID, dict[str, Any]] = {}
         self._open_parties: dict[UUID, dict[str, Any]] = {}
-        self._closed: dict[str, list[tuple[Any, ...]]] = {"claim": [], "party": []}
+        self._closed: dict[str, list[dict[str, Any]]] = {"claim": [], "party": []}  # intervals to close
         self._new: dict[str, list[dict[str, Any]]] = {"claim": [], "party": []}
         self._load_open(curs, events)
         before = {claim: _counted(row) for claim, row in self._open_claims.items()}
@@ -309,7 +368,7 @@ class PositionsProjection(BatchProjection[PositionsView]):
         after = {claim: _counted(row) for claim, row in self._open_claims.items()}
         self._keep_current(curs, {c: (before.get(c), after[c]) for c in after if before.get(c) != after[c]})
 
-    def _keep_current(self, curs: Cursor[Any], changed: dict[UUID, tuple[Any, Any]]) -> None:
+    def _keep_current(self, curs: Cursor[Any], changed: dict[UUID, tuple[Counted | None, Counted | None]]) -> None:
         """Move ``current`` by the claims that started, stopped or changed counting: (before, after) each.
 
         A claim counts for the parties its speakers count for, on its topic, once each. Counts
@@ -318,20 +377,20 @@ class PositionsProjection(BatchProjection[PositionsView]):
         """
         if not changed:
             return
-        speakers = {s for states in changed.values() for state in states if state for s in state[1]}
+        speakers = {s for states in changed.values() for state in states if state for s in state.speakers}
         ancestors = self.view.ancestors(curs, sorted(speakers))
         delta: dict[tuple[str, str], int] = {}
-        candidates: dict[tuple[str, str], tuple[Any, ...]] = {}
+        candidates: dict[tuple[str, str], Winner] = {}
         for old, new in changed.values():
             for state, step in ((old, -1), (new, 1)):
                 if state is None:
                     continue
-                topic, names, winner = state
-                for party in {a for name in names for a in ancestors.get(name, ())}:
+                topic = state.topic
+                for party in {a for name in state.speakers for a in ancestors.get(name, ())}:
                     delta[party, topic] = delta.get((party, topic), 0) + step
                     best = candidates.get((party, topic))
-                    if step == 1 and (best is None or winner[:2] > best[:2]):
-                        candidates[party, topic] = winner
+                    if step == 1 and (best is None or state.winner.rank > best.rank):
+                        candidates[party, topic] = state.winner
         pairs = sorted(delta)
         columns = ([p for p, _ in pairs], [t for _, t in pairs])
         rows = curs.execute(self.view.q(
@@ -339,7 +398,7 @@ class PositionsProjection(BatchProjection[PositionsView]):
             " ON c.party = p.party AND c.topic = p.topic"), columns).fetchall()
         current = {(r["party"], r["topic"]): r for r in rows}
         touched = set(changed)
-        keep: dict[tuple[str, str], tuple[Any, ...]] = {}
+        keep: dict[tuple[str, str], Current] = {}
         again: list[tuple[str, str]] = []
         for pair in pairs:
             row = current.get(pair)
@@ -351,19 +410,21 @@ class PositionsProjection(BatchProjection[PositionsView]):
                 continue
             best = candidates.get(pair)
             if row is not None:
-                held = tuple(row[c] for c in _WINNER)
-                best = held if best is None or held[:2] > best[:2] else best
-            keep[pair] = (*best, *pair, count)
+                held = Winner.of(row)
+                best = held if best is None or held.rank > best.rank else best
+            assert best is not None  # a pair counted here has a claim: the one held, or a new one
+            keep[pair] = Current(*pair, claims=count, winner=best)
         if again:
             for pair, winner in self.view.winners(curs, again).items():
-                keep[pair] = (*winner, *pair, current[pair]["claims"] + delta[pair])
+                keep[pair] = Current(*pair, claims=current[pair]["claims"] + delta[pair], winner=winner)
         curs.execute(self.view.q(
             "DELETE FROM {current} c USING unnest(%s::text[], %s::text[]) AS p(party, topic)"
             " WHERE c.party = p.party AND c.topic = p.topic"), columns)
         if keep:
-            with curs.copy(self.view.q(f"COPY {{current}} ({', '.join(_CURRENT_COLUMNS)}) FROM STDIN")) as copy:
-                for row in keep.values():
-                    copy.write_row(row)
+            copy_in = self.view.q("COPY {current} ({columns}) FROM STDIN", columns=_names(_CURRENT_COLUMNS))
+            with curs.copy(copy_in) as copy:
+                for position in keep.values():
+                    copy.write_row(position.copy_row())
 
     def _load_open(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:
         claims = list({e.originator_id for _, e in events if isinstance(e, Claim.Event)})
@@ -384,7 +445,7 @@ class PositionsProjection(BatchProjection[PositionsView]):
         current["sys_to"] = at
         if current.get("_new") is None:
             key = current["claim"] if kind == "claim" else current["party"]
-            self._closed[kind].append((at, key, current["opened"]))
+            self._closed[kind].append({"sys_to": at, "key": key, "opened": current["opened"]})
         row = {**current, **changes, "opened": seq, "sys_from": at, "sys_to": None, "_new": True}
         opened[event.originator_id] = row
         self._new[kind].append(row)
@@ -447,15 +508,18 @@ class PositionsProjection(BatchProjection[PositionsView]):
     def _write(self, curs: Cursor[Any]) -> None:
         view = self.view
         if self._closed["claim"]:
-            curs.executemany(view.q("UPDATE {claim} SET sys_to = %s WHERE claim = %s AND opened = %s"),
-                             self._closed["claim"])
+            curs.executemany(
+                view.q("UPDATE {claim} SET sys_to = %(sys_to)s WHERE claim = %(key)s AND opened = %(opened)s"),
+                self._closed["claim"])
         if self._closed["party"]:
-            curs.executemany(view.q("UPDATE {party} SET sys_to = %s WHERE party = %s AND opened = %s"),
-                             self._closed["party"])
+            curs.executemany(
+                view.q("UPDATE {party} SET sys_to = %(sys_to)s WHERE party = %(key)s AND opened = %(opened)s"),
+                self._closed["party"])
         for kind, columns in (("claim", _CLAIM_COLUMNS), ("party", _PARTY_COLUMNS)):
             rows = self._new[kind]
             if not rows:
                 continue
-            with curs.copy(view.q(f"COPY {{{kind}}} ({', '.join(columns)}) FROM STDIN")) as copy:
+            copy_in = view.q("COPY {table} ({columns}) FROM STDIN", table=view.t(kind), columns=_names(columns))
+            with curs.copy(copy_in) as copy:
                 for row in rows:
                     copy.write_row([Jsonb(row[c]) if c == "speakers" else row[c] for c in columns])
