@@ -6,201 +6,30 @@ with it through any chain; a merged party's claims count for the party it was me
 ``as_of`` (system time) picks the intervals recorded by then; ``at`` (valid time) keeps the
 statements made by then. Both are answered from the stored intervals, never by replaying events.
 
-Every query is one ``WITH RECURSIVE`` statement built by ``_with``: the party graph's CTEs,
-then those of the read, then its SELECT. Templates are ``psycopg.sql`` throughout: ``{claim}``,
-``{party}``, ``{current}`` are this view's tables, other ``{names}`` are fragments passed by name.
+The SQL, and the row shapes it answers, are in ``positions_queries.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.sql import SQL, Composable
 from psycopg.types.json import Jsonb
 
 from domain.claim import Claim
 from domain.party import Party
 from projections.claims import stated_key
+from projections.positions_queries import (
+    AS_OF, BEST, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, FILL_CURRENT, HISTORY, NARROW,
+    NARROW_SETS, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, WINNERS,
+    Counted, Current, Winner, all_of, column_list, with_graph,
+)
 from projections.view import BatchProjection, View, topics_of
-
-_CLAIM_COLUMNS = (
-    "claim", "opened", "seq", "topic", "speakers", "speaker", "stance", "raw_position", "text",
-    "stated_at", "stated_key", "active", "sys_from", "sys_to",
-)
-_PARTY_COLUMNS = ("party", "stream", "opened", "affiliation", "merged_into", "sys_from", "sys_to")
-
-
-class Winner(NamedTuple):
-    """A position as ``current`` holds it: what ranks it (stated_key, seq), the claim interval, what a read shows."""
-
-    stated_key: datetime
-    seq: int
-    claim: UUID
-    opened: int
-    stance: str
-    position: str
-    speaker: str
-    stated_at: str
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> Winner:
-        return cls(**{name: row[name] for name in cls._fields})
-
-    @property
-    def rank(self) -> tuple[datetime, int]:
-        """Later wins: by stated_at, then by recording."""
-        return self.stated_key, self.seq
-
-
-class Current(NamedTuple):
-    """A row of ``current``: a party's position on a topic now, and the number of claims behind it."""
-
-    party: str
-    topic: str
-    claims: int
-    winner: Winner
-
-    def copy_row(self) -> tuple[Any, ...]:
-        return (*self.winner, self.party, self.topic, self.claims)
-
-
-_CURRENT_COLUMNS = (*Winner._fields, "party", "topic", "claims")  # in Current.copy_row's order
-
-
-class Counted(NamedTuple):
-    """What an open claim interval adds to ``current``: its topic, its speakers and the position it shows."""
-
-    topic: str
-    speakers: tuple[str, ...]
-    winner: Winner
-
-
-def _with(ctes: Sequence[str], select: str) -> str:
-    """One statement: ``WITH RECURSIVE`` the party graph's CTEs and ``ctes``, then ``select``."""
-    return "WITH RECURSIVE\n" + ",\n".join([*_GRAPH, *ctes]) + "\n" + select
-
-
-def _names(columns: Sequence[str]) -> Composed:
-    return SQL(", ").join(Identifier(c) for c in columns)
-
-
-def _all(conditions: Sequence[str]) -> Composed:
-    return SQL(" AND ").join(SQL(c) for c in conditions)
-
-
-# The party graph as recorded at as_of ({when}: "sys_to IS NULL" now, or an interval test):
-# ``anc`` pairs each party (a merged one under its survivor) with every party it counts for,
-# itself included. It is small (a row per party and ancestor), unlike the claims.
-_GRAPH = (
-    """parties AS MATERIALIZED (
-    SELECT party, affiliation, merged_into FROM {party} WHERE {when})""",
-    """canon(party, survivor) AS (
-    SELECT party, party FROM parties WHERE merged_into IS NULL
-    UNION
-    SELECT p.party, c.survivor FROM parties p JOIN canon c ON p.merged_into = c.party)""",
-    """anc(member, ancestor) AS MATERIALIZED (
-    SELECT party, survivor FROM canon
-    UNION
-    SELECT a.member, c.survivor FROM anc a
-    JOIN parties p ON p.party = a.ancestor JOIN canon c ON c.party = p.affiliation)""",
-)
-_NOW = "sys_to IS NULL"
-_AS_OF = "sys_from <= %(as_of)s AND (sys_to IS NULL OR sys_to > %(as_of)s)"
-
-# The claims a read counts ({columns} of them): the active ones matching {conditions}, for
-# every party; or for one, those its members speak (the speaker index) and those they co-sign
-# (the co-speakers index), each once.
-_CLAIMS = """claims AS (SELECT {columns} FROM {claim} WHERE {conditions})"""
-_PARTY_CLAIMS = (
-    """members AS MATERIALIZED (SELECT ARRAY(SELECT member FROM anc WHERE ancestor = %(party)s) AS m)""",
-    """claims AS (SELECT {columns} FROM {claim} WHERE {conditions}
-    AND speaker = ANY((SELECT m FROM members)::text[])
-  UNION ALL SELECT {columns} FROM {claim} WHERE {conditions}
-    AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| (SELECT m FROM members)::text[]
-    AND speaker <> ALL((SELECT m FROM members)::text[]))""",
-)
-
-# Every party's position on every topic from the claims in ``claims``, without fanning each
-# claim out to its parties: the claims are first folded per topic and set of speakers (their
-# number, and the latest of them; read from the _sets index alone), and only these sets are
-# attributed, once per party any of their speakers counts for. Its cost grows with a topic's
-# claims (figures: docs/performance.md): reads now use ``current`` instead, kept by the
-# projection; reads with as_of or at run this.
-_BEST = (
-    """sets AS (
-    SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
-           count(*) OVER (PARTITION BY topic, speakers) AS n
-    FROM claims ORDER BY topic, speakers, stated_key DESC, seq DESC)""",
-    """attributed AS (
-    SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.claim, s.opened, s.stated_key, s.seq
-    FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
-    JOIN anc a ON a.member = m.member)""",
-    """best AS (
-    SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq,
-           sum(n) OVER (PARTITION BY party, topic) AS claims
-    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)""",
-)
-_BY_SETS = """SELECT b.party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position, c.claim, c.speaker,
-       c.stated_at, b.claims::bigint AS claims, c.sys_from AS updated_at
-FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
-ORDER BY b.party, b.topic"""
-
-# One party: the claims of its members (as speaker, or as co-speaker) count for it once each.
-# The winners are picked on narrow rows; only theirs are read in full.
-_ONE_PARTY_BEST = """best AS (
-    SELECT DISTINCT ON (topic) topic, claim, opened, count(*) OVER (PARTITION BY topic) AS claims
-    FROM claims ORDER BY topic, stated_key DESC, seq DESC)"""
-_ONE_PARTY = """SELECT %(party)s::text AS party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position,
-       c.claim, c.speaker, c.stated_at, b.claims, c.sys_from AS updated_at
-FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
-ORDER BY b.topic"""
-
-_HISTORY = """SELECT %(party)s::text AS party, topic, stance, coalesce(raw_position, text) AS position, claim,
-       speaker, stated_at, sys_from AS recorded_at, coalesce(stance <> lag(stance) OVER w, false) AS shift,
-       lag(stance) OVER w AS previous_stance
-FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq"""
-
-# Each party's position on each topic now, for the table ``current`` (party, topic): the winner
-# and the number of claims, as _BY_SETS picks them. Computed whole after a bulk build and when
-# the party graph changes; kept row by row as claims come and go otherwise.
-_OPEN_CLAIMS = """claims AS (
-    SELECT claim, opened, topic, speakers, stated_key, seq FROM {claim} WHERE active AND sys_to IS NULL)"""
-_FILL_CURRENT = """INSERT INTO {current} ({columns})
-SELECT b.stated_key, b.seq, b.claim, b.opened, c.stance, coalesce(c.raw_position, c.text), c.speaker, c.stated_at,
-       c.sys_from, b.party, b.topic, b.claims
-FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened"""
-
-# The latest active claim of each given (party, topic) pair: its members' own claims (speaker
-# index), then those they co-signed (co-speakers index), newest first.
-_PAIRS = (
-    """pairs AS (SELECT * FROM unnest(%(parties)s::text[], %(topics)s::text[]) AS p(party, topic))""",
-    """members AS (SELECT p.party, p.topic, array_agg(a.member) AS m FROM pairs p JOIN anc a ON a.ancestor = p.party
-            GROUP BY p.party, p.topic)""",
-)
-_WINNERS = """SELECT mb.party, mb.topic, c.stated_key, c.seq, c.claim, c.opened, c.stance,
-       coalesce(c.raw_position, c.text) AS position, c.speaker, c.stated_at, c.sys_from AS updated_at
-FROM members mb CROSS JOIN LATERAL (
-    (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
-       AND speaker = ANY(mb.m) ORDER BY stated_key DESC, seq DESC LIMIT 1)
-    UNION ALL
-    (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
-       AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| mb.m ORDER BY stated_key DESC, seq DESC LIMIT 1)
-    ORDER BY stated_key DESC, seq DESC LIMIT 1) AS w
-JOIN {claim} c ON c.claim = w.claim AND c.opened = w.opened"""
-
-_CURRENT_NOW = """SELECT party, topic, stance, position, claim, speaker, stated_at, claims, updated_at
-FROM {current} WHERE {conditions} ORDER BY party, topic"""
-
-# What picking positions needs of a claim: for a party; for every party (whose speakers count for whom).
-_NARROW = ("claim", "opened", "topic", "stated_key", "seq")
-_NARROW_SETS = ("claim", "opened", "topic", "speakers", "stated_key", "seq")
-
 
 class PositionsView(View):
     name = "positions"
@@ -262,18 +91,18 @@ class PositionsView(View):
     def fill_current(self, curs: Cursor[Any]) -> None:
         """Every party's position on every topic now, into ``current`` (emptied first)."""
         curs.execute(self.q("DELETE FROM {current}"))
-        fill = _with([_OPEN_CLAIMS, *_BEST], _FILL_CURRENT)
-        curs.execute(self.q(fill, when=SQL(_NOW), columns=_names(_CURRENT_COLUMNS)))
+        fill = with_graph([OPEN_CLAIMS, *BEST], FILL_CURRENT)
+        curs.execute(self.q(fill, when=SQL(NOW), columns=column_list(CURRENT_COLUMNS)))
 
     def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Winner]:
         """The latest active claim of each (party, topic) pair."""
         params = {"parties": [p for p, _ in pairs], "topics": [t for _, t in pairs]}
-        rows = curs.execute(self.q(_with(_PAIRS, _WINNERS), when=SQL(_NOW)), params).fetchall()
+        rows = curs.execute(self.q(with_graph(PAIRS, WINNERS), when=SQL(NOW)), params).fetchall()
         return {(r["party"], r["topic"]): Winner.of(r) for r in rows}
 
     def ancestors(self, curs: Cursor[Any], members: list[str]) -> dict[str, list[str]]:
         """The parties each of ``members`` counts for now (itself, or its survivor, and up its affiliations)."""
-        query = self.q(_with([], "SELECT member, ancestor FROM anc WHERE member = ANY(%s)"), when=SQL(_NOW))
+        query = self.q(with_graph([], "SELECT member, ancestor FROM anc WHERE member = ANY(%s)"), when=SQL(NOW))
         found: dict[str, list[str]] = {}
         for row in curs.execute(query, (members,)).fetchall():
             found.setdefault(row["member"], []).append(row["ancestor"])
@@ -291,17 +120,17 @@ class PositionsView(View):
             if topic is not None:
                 where.append("topic = %(topic)s")
             with self.datastore.transaction(commit=False) as curs:
-                query = self.q(_CURRENT_NOW, conditions=_all(where))
+                query = self.q(CURRENT_NOW, conditions=all_of(where))
                 return list(curs.execute(query, {"party": party, "topic": topic}).fetchall())
         if party is None:
-            return self._read(_BEST, _BY_SETS, _names(_NARROW_SETS), party, topic, as_of, at)
-        return self._read([_ONE_PARTY_BEST], _ONE_PARTY, _names(_NARROW), party, topic, as_of, at)
+            return self._read(BEST, BY_SETS, column_list(NARROW_SETS), party, topic, as_of, at)
+        return self._read([ONE_PARTY_BEST], ONE_PARTY, column_list(NARROW), party, topic, as_of, at)
 
     def history(
         self, *, party: str, topic: str, as_of: datetime | None = None, at: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Every change of a party's position on a topic, in stated_at order, shifts of stance marked."""
-        return self._read([], _HISTORY, SQL("*"), party, topic, as_of, at)
+        return self._read([], HISTORY, SQL("*"), party, topic, as_of, at)
 
     def _read(  # noqa: PLR0913
         self, ctes: Sequence[str], select: str, columns: Composable, party: str | None, topic: str | None,
@@ -314,14 +143,14 @@ class PositionsView(View):
         conditions an index answers (never ``%(x)s IS NULL OR …``). A party's claims are those
         its members speak (the speaker index) and those they co-sign (the co-speakers index).
         """
-        when = _NOW if as_of is None else _AS_OF
+        when = NOW if as_of is None else AS_OF
         where = ["active", when]
         if at is not None:
             where.append("stated_key <= %(at)s")
         if topic is not None:
             where.append("topic = %(topic)s")
-        claims = [_CLAIMS] if party is None else list(_PARTY_CLAIMS)
-        query = self.q(_with([*claims, *ctes], select), when=SQL(when), columns=columns, conditions=_all(where))
+        claims = [CLAIMS] if party is None else list(PARTY_CLAIMS)
+        query = self.q(with_graph([*claims, *ctes], select), when=SQL(when), columns=columns, conditions=all_of(where))
         params = {"party": party, "topic": topic, "as_of": as_of, "at": at}
         with self.datastore.transaction(commit=False) as curs:
             return list(curs.execute(query, params).fetchall())
@@ -421,7 +250,7 @@ class PositionsProjection(BatchProjection[PositionsView]):
             "DELETE FROM {current} c USING unnest(%s::text[], %s::text[]) AS p(party, topic)"
             " WHERE c.party = p.party AND c.topic = p.topic"), columns)
         if keep:
-            copy_in = self.view.q("COPY {current} ({columns}) FROM STDIN", columns=_names(_CURRENT_COLUMNS))
+            copy_in = self.view.q("COPY {current} ({columns}) FROM STDIN", columns=column_list(CURRENT_COLUMNS))
             with curs.copy(copy_in) as copy:
                 for position in keep.values():
                     copy.write_row(position.copy_row())
@@ -515,11 +344,11 @@ class PositionsProjection(BatchProjection[PositionsView]):
             curs.executemany(
                 view.q("UPDATE {party} SET sys_to = %(sys_to)s WHERE party = %(key)s AND opened = %(opened)s"),
                 self._closed["party"])
-        for kind, columns in (("claim", _CLAIM_COLUMNS), ("party", _PARTY_COLUMNS)):
+        for kind, columns in (("claim", CLAIM_COLUMNS), ("party", PARTY_COLUMNS)):
             rows = self._new[kind]
             if not rows:
                 continue
-            copy_in = view.q("COPY {table} ({columns}) FROM STDIN", table=view.t(kind), columns=_names(columns))
+            copy_in = view.q("COPY {table} ({columns}) FROM STDIN", table=view.t(kind), columns=column_list(columns))
             with curs.copy(copy_in) as copy:
                 for row in rows:
                     copy.write_row([Jsonb(row[c]) if c == "speakers" else row[c] for c in columns])
