@@ -3,7 +3,7 @@
     python -m bench.ceiling [--host 127.0.0.1] [--port 8000]
 
 The same request model (``ClaimIn``), an ``async def`` endpoint as the service's ``record_claim``
-(run on the event loop, no thread-pool hop), a 201 with a ``ClaimOut`` body and the headers a write
+(run on the event loop; the service checks the claim in the thread pool), a 201 with a ``ClaimOut`` body and the headers a write
 answers with (Location, ETag, X-Event-Position), served by uvicorn the way ``claims serve`` serves
 the service: one process, the same ``uvicorn.run`` arguments (uvloop and httptools, no access log).
 No middleware, no database: what ingest over HTTP could reach at most on this machine
@@ -29,15 +29,15 @@ _positions = itertools.count(1)
 @app.post("/v1/claims", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
 async def record_claim(body: ClaimIn, response: Response) -> ClaimOut:
     """Validate the claim as the service does, answer as the service does, store nothing."""
-    fields = body.to_domain()
-    claim_id = fields["id"] or uuid4()
+    claim = body.to_domain()
+    claim_id = claim.id or uuid4()
     now = datetime.now(UTC)
     written(response, next(_positions), location=f"/v1/claims/{claim_id}", etag=1)
     return ClaimOut(
-        id=claim_id, version=1, speaker=fields["speaker"], co_speakers=fields["co_speakers"], about=fields["about"],
-        topic=fields["topic"], kind=fields["kind"], text=fields["text"], language=fields["language"],
-        verbatim=fields["verbatim"], stance=fields["stance"], position=fields["position"] or fields["text"],
-        stated_at=fields["stated_at"], source=fields["source"], facts=fields["facts"], status="active",
+        id=claim_id, version=1, speaker=claim.speaker, co_speakers=claim.co_speakers, about=claim.about,
+        topic=claim.topic, kind=claim.kind, text=claim.text, language=claim.language,
+        verbatim=claim.verbatim, stance=claim.stance, position=claim.position or claim.text,
+        stated_at=claim.stated_at, source=claim.source, facts=claim.facts, status="active",
         corroborations=[], disputes=[], superseded_by=None, recorded_at=now, updated_at=now,
     )
 
