@@ -23,6 +23,7 @@ from api.schemas.common import Name, Slug, source_or_none
 from api.schemas.parties import AliasIn, MergeIn, PartyIn, TopicIn
 from domain.application import ClaimsApplication
 from domain.base import Meta
+from domain.names import distinct_names
 from domain.errors import AliasTaken, BatchRejected, ClaimAlreadyRetracted, DomainError, PartyExists
 
 CLAIM_BATCH = 500
@@ -233,6 +234,7 @@ def _same_party(app: ClaimsApplication, r: PartyIn) -> bool:
     except DomainError:
         return False
     affiliation = app.resolve_party(r.affiliation).slug if r.affiliation else None
-    return (party.name, party.kind, party.affiliation) == (r.name, r.kind, affiliation) and set(r.aliases) <= set(
+    aliases = distinct_names([r.name, *r.aliases])[1:]  # as registration keeps them
+    return (party.name, party.kind, party.affiliation) == (r.name, r.kind, affiliation) and set(aliases) <= set(
         party.aliases
     )

@@ -19,7 +19,7 @@ from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 
 from domain.base import Meta, Recorded
-from domain.claim import Claim
+from domain.claim import Claim, check_speakers, supersession_chain
 from domain.errors import (
     BatchRejected,
     ClaimExists,
@@ -36,8 +36,8 @@ from domain.errors import (
     AliasTaken,
 )
 from domain.group_commit import GroupCommitter
-from domain.names import normalize_name
-from domain.party import SLUG_PATTERN, AliasIndex, Party
+from domain.names import distinct_names, normalize_name
+from domain.party import SLUG_PATTERN, AliasIndex, Party, affiliation_chain
 from domain.topic import Topic
 
 T = TypeVar("T")
@@ -168,7 +168,7 @@ class ClaimsApplication(Application[UUID]):
         meta: Meta,
     ) -> Saved[Party]:
         """Register a party; its name and aliases must belong to no other party."""
-        aliases = _unique(aliases)
+        aliases = distinct_names([name, *aliases])[1:]  # one spelling per normalised key
         if affiliation is not None:
             affiliation = self._affiliation(slug, affiliation)
         party = Party(slug=slug, name=name, kind=kind, affiliation=affiliation, aliases=aliases, meta=meta)
@@ -196,12 +196,13 @@ class ClaimsApplication(Application[UUID]):
     def update_party(self, slug: str, changes: dict[str, Any], reason: str | None, meta: Meta) -> Saved[Party]:
         """Change a party's name, kind or affiliation."""
         party = self.get_party(slug)
+        spelling_of_name = normalize_name(changes.get("name", "")) == normalize_name(party.name)
         changes = dict(changes)
         if changes.get("affiliation") is not None:
             changes["affiliation"] = self._affiliation(slug, changes["affiliation"])
         party.update(changes, reason, meta)
         extra: list[Recorded] = []
-        if "name" in changes:
+        if "name" in changes and not spelling_of_name:  # another spelling of its name: reserved already
             self._check_names_free(slug, [changes["name"]])
             extra = self._reserve(slug, [changes["name"]], meta)
         return Saved(party, self._save_checked(lambda: None, party, *extra))
@@ -210,7 +211,7 @@ class ClaimsApplication(Application[UUID]):
         """Merge a duplicate into the party that survives."""
         party = self.get_party(slug)
         survivor = self._party_named(into, field="into")
-        party.merge(survivor, reason, meta)
+        party.merge(survivor, reason, meta, affiliation_chain(survivor, self.get_party))
         saved = Saved(party, self._save_checked(lambda: None, party))
         self._known.saw([party])
         return saved
@@ -480,9 +481,10 @@ class ClaimsApplication(Application[UUID]):
 
     def supersede_claim(self, claim_id: UUID, by_claim: UUID, reason: str | None, meta: Meta) -> Saved[Claim]:
         """Replace a claim by another, existing one."""
+        successors: list[str] = []
         if by_claim != claim_id:
-            self._existing_claim(by_claim, field="by_claim")
-        return self._amend(claim_id, lambda claim: claim.supersede(str(by_claim), reason, meta))
+            successors = supersession_chain(self._existing_claim(by_claim, field="by_claim"), self.get_claim)
+        return self._amend(claim_id, lambda claim: claim.supersede(str(by_claim), reason, meta, successors))
 
     def _amend(self, claim_id: UUID, command: Callable[[Claim], None]) -> Saved[Claim]:
         def attempt() -> Saved[Claim]:
@@ -506,6 +508,7 @@ class ClaimsApplication(Application[UUID]):
             fields.setdefault(name, default() if callable(default) else default)
         for name in _PARTY_FIELDS:
             fields[name] = self._party_refs(name, fields[name], seen)
+        check_speakers(fields["speaker"], fields["co_speakers"])
         topic = self._topic_for_claim(fields["topic"], meta, seen)
         claim = Claim(id=given_id or uuid4(), meta=meta, **fields)
         existing = self._find_claim(given_id) if given_id else None  # a new uuid4 exists nowhere yet
@@ -533,7 +536,7 @@ class ClaimsApplication(Application[UUID]):
         if value is None:
             return None
         if isinstance(value, list):
-            return _unique([self._party_id(v, f"{name}[{i}]", seen) for i, v in enumerate(value)])
+            return [self._party_id(v, f"{name}[{i}]", seen) for i, v in enumerate(value)]  # repeats: check_speakers
         return self._party_id(value, name, seen)
 
     def _party_id(self, name: str, field: str, seen: _Lookups) -> str:
@@ -673,7 +676,3 @@ def _positions(positions: dict[tuple[UUID, int], int], item: _NewClaim) -> Itera
         position = positions.get((event.originator_id, event.originator_version))
         if position is not None:
             yield position
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
