@@ -18,6 +18,7 @@ from rich.table import Table
 
 from adapters.settings import Settings
 from api.bootstrap import bootstrap
+from api.schemas.when import parse_instant
 from domain.base import Meta
 from domain.errors import DomainError
 
@@ -76,10 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError("needs a UTC offset, e.g. 2025-12-22T00:00:00Z")
-    return parsed
+    """--as-of and --at: read exactly as the API reads as_of and at (api/schemas/when.py)."""
+    try:
+        return parse_instant(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

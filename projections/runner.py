@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -213,9 +214,11 @@ class Worker:
             except DATABASE_DOWN:
                 raise
             except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
-                log.exception("projection %s stopped at event %s", self.name, position)
+                error_id = uuid.uuid4().hex[:12]  # shown to API clients in place of the detail, which stays here
+                log.exception("projection %s stopped at event %s (error id %s)", self.name, position, error_id)
                 self.progress = None
                 self._set("stopped", {
+                    "error_id": error_id,
                     "position": position,
                     "event": type(event).__name__,
                     "error": f"{type(e).__name__}: {e}",

@@ -9,15 +9,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.consistency import caught_up
 from api.deps import Access, App, AppServices
+from api.schemas.when import Instant
 
 router = APIRouter(tags=["positions"], dependencies=[Access])
 
-AsOf = Annotated[AwareDatetime | None, Query(description="system time: only what was recorded by then")]
-At = Annotated[AwareDatetime | None, Query(description="valid time: only statements made by then")]
+AsOf = Annotated[Instant | None, Query(description="system time: only what was recorded by then "
+                                        "(a date alone: by the end of that day, UTC)")]
+At = Annotated[Instant | None, Query(description="valid time: only statements made by then "
+                                    "(a date alone: claims stated on that day count)")]
 
 
 class Position(BaseModel):
