@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +27,14 @@ class Services:
     keys: KeyStore
     runner: Runner | None = field(default=None)
     idempotency: IdempotencyStore | None = field(default=None)
+    # Told (projection, position) as the workers of this process move on (the API's X-Min-Position waits).
+    position_listeners: list[Callable[[str, int], None]] = field(default_factory=list)
 
     def run_projections(self, names: list[str] | None = None) -> Runner:
         """Start the projection workers in this process."""
-        self.runner = Runner(self.app, names).start()
+        runner = Runner(self.app, names)
+        runner.listeners = self.position_listeners
+        self.runner = runner.start()
         return self.runner
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from psycopg import Cursor
+from psycopg.sql import SQL, Composed
 from psycopg.types.json import Jsonb
 
 from domain.claim import Claim
@@ -211,23 +212,38 @@ class PositionsView(View):
             found.setdefault(row["member"], []).append(row["ancestor"])
         return found
 
-    def positions(
+    def positions(  # noqa: PLR0913
         self, *, party: str | None = None, topic: str | None = None,
         as_of: datetime | None = None, at: datetime | None = None,
+        after: tuple[str, str] | None = None, limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Each party's position on each topic (or the ones asked for)."""
+        """Each party's position on each topic (or the ones asked for), in (party, topic) order.
+
+        ``after`` and ``limit`` page them: only those after that (party, topic), at most ``limit``.
+        """
+        page = Composed([])
+        params: dict[str, Any] = {"party": party, "topic": topic}
+        if after is not None:
+            page += SQL(" WHERE (p.party, p.topic) > (%(after_party)s, %(after_topic)s)")
+            params.update(after_party=after[0], after_topic=after[1])
+        page += SQL(" ORDER BY p.party, p.topic")
+        if limit is not None:
+            page += SQL(" LIMIT %(limit)s")
+            params["limit"] = limit
         if as_of is None and at is None:
             where = ["true"]
             if party is not None:
                 where.append("party = %(party)s")
             if topic is not None:
                 where.append("topic = %(topic)s")
+            if after is not None:  # a plain condition the (party, topic) key answers
+                where.append("(party, topic) > (%(after_party)s, %(after_topic)s)")
             with self.datastore.transaction(commit=False) as curs:
-                query = self.q(_NOW.format(where=" AND ".join(where)))
-                return list(curs.execute(query, {"party": party, "topic": topic}).fetchall())
+                query = SQL("SELECT * FROM ({}) p").format(self.q(_NOW.format(where=" AND ".join(where)))) + page
+                return list(curs.execute(query, params).fetchall())
         if party is None:
-            return self._read(_BY_SETS, _NARROW_SETS, party, topic, as_of, at)
-        return self._read(_ONE_PARTY, _NARROW, party, topic, as_of, at)
+            return self._read(_BY_SETS, _NARROW_SETS, party, topic, as_of, at, page, params)
+        return self._read(_ONE_PARTY, _NARROW, party, topic, as_of, at, page, params)
 
     def history(
         self, *, party: str, topic: str, as_of: datetime | None = None, at: datetime | None = None
@@ -237,7 +253,7 @@ class PositionsView(View):
 
     def _read(  # noqa: PLR0913
         self, select: str, columns: str, party: str | None, topic: str | None,
-        as_of: datetime | None, at: datetime | None,
+        as_of: datetime | None, at: datetime | None, page: Composed | None = None, extra: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Run ``select`` over ``claims``: the active claims as recorded at as_of, stated by at, of the party and topic.
 
@@ -264,7 +280,9 @@ class PositionsView(View):
                 " AND speaker <> ALL((SELECT m FROM members)::text[]))"
             )
         query = self.q(_GRAPH.format(when=when) + claims + select)
-        params = {"party": party, "topic": topic, "as_of": as_of, "at": at}
+        params = {**(extra or {}), "party": party, "topic": topic, "as_of": as_of, "at": at}
+        if page is not None:
+            query = SQL("SELECT * FROM ({}) p").format(query) + page
         with self.datastore.transaction(commit=False) as curs:
             return list(curs.execute(query, params).fetchall())
 

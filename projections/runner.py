@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -205,6 +205,8 @@ class Worker:
             pass  # another worker recorded this window first (its tracking row is ahead)
         except Exception:  # noqa: BLE001  (find the event, keep what came before it)
             self._apply_one_by_one(projection, events, end)
+        if projection is self.projection:
+            self.runner.advanced(self.name, end)
         return end - position
 
     def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
@@ -315,6 +317,15 @@ class Runner:
         self._conninfo = datastore.pool.conninfo
         self._connect_kwargs = {k: v for k, v in datastore.pool.kwargs.items() if k != "row_factory"}
         self.schema = datastore.schema
+        # Told (name, position) each time a live projection moves on: reads waiting for a position wake.
+        self.listeners: list[Callable[[str, int], None]] = []
+
+    def advanced(self, name: str, position: int) -> None:
+        for listener in self.listeners:
+            try:
+                listener(name, position)
+            except Exception:  # noqa: BLE001  (a listener gone, say its event loop closed: the worker goes on)
+                log.debug("position listener failed", exc_info=True)
 
     def start(self) -> Runner:
         self._listener.start()
