@@ -168,3 +168,20 @@ def test_a_waiter_wakes_when_the_projection_reaches_its_position(server: str, li
             answer = waiter.result()
     assert answer.status_code == 200
     assert "später" in [c["text"] for c in answer.json()["items"]]
+
+
+def test_readyz_says_busy_when_no_pooled_connection_is_free(live: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    pool = live.app.recorder.datastore.pool
+    with TestClient(create_app(services=live)) as http:
+        assert http.get("/readyz").json() == {"status": "ready", "database": "ok", "pool": "ok"}
+        taken = [pool.getconn(timeout=5) for _ in range(live.settings.pool_size + live.settings.pool_max_overflow)]
+        try:
+            busy = http.get("/readyz")
+        finally:
+            for conn in taken:
+                pool.putconn(conn)
+        assert busy.status_code == 503 and busy.headers["Retry-After"]
+        assert busy.json()["database"] == "ok" and busy.json()["pool"].startswith("busy")
+        assert http.get("/readyz").status_code == 200
