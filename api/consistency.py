@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -31,6 +32,7 @@ class PositionWatch:
         self.positions: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._waiting = 0
+        self._waited: Counter[str] = Counter()  # the projections waited for, and by how many
         self._poller: asyncio.Task[None] | None = None
 
     def advanced(self, name: str, position: int) -> None:
@@ -58,6 +60,7 @@ class PositionWatch:
         if not self.pending(names, min_position):
             return []
         self._waiting += 1
+        self._waited.update(names)
         self._start_polling()
         try:
             async with self._changed:
@@ -67,6 +70,8 @@ class PositionWatch:
                     )
         finally:
             self._waiting -= 1
+            self._waited.subtract(names)
+            self._waited += Counter()  # drop the names nobody waits for any more
         return self.pending(names, min_position)
 
     def _start_polling(self) -> None:
@@ -78,8 +83,15 @@ class PositionWatch:
         while self._waiting:
             positions = await run_in_threadpool(self._read)
             self._set(positions)
-            fed = getattr(self.services, "runner", None) is not None
-            await asyncio.sleep(POLL_SECONDS_FED if fed else POLL_SECONDS)
+            await asyncio.sleep(POLL_SECONDS_FED if self._fed() else POLL_SECONDS)
+
+    def _fed(self) -> bool:
+        """Whether a live worker of this process says how each projection waited for moves on."""
+        runner = getattr(self.services, "runner", None)
+        if runner is None:
+            return False
+        workers = runner.workers
+        return all(name in workers and workers[name].state == "live" for name in self._waited)
 
     def _read(self) -> dict[str, int]:
         return {name: view.position() for name, view in self.services.views.items()}

@@ -10,9 +10,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from pydantic import BeforeValidator
 
 from api.auth import require
 from api.bootstrap import Services
@@ -110,6 +111,18 @@ async def refuse_nul_in_query(request: Request) -> None:
             raise ProblemException(422, f"invalid input: {field}", kind="validation",
                                    errors=[{"field": field, "reason": NUL_REFUSED}])
 
+
+def _flag(value: Any) -> Any:
+    """A boolean query parameter: true or false, nothing else ("yes", "1", "on" are refused, not guessed)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be true or false")
+
+
+# A boolean in the query string, as strict as a boolean in a body (which takes JSON true or false only).
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 App = Annotated[ClaimsApplication, Depends(get_app)]
 CurrentMeta = Annotated[Meta, Depends(get_meta)]

@@ -209,12 +209,16 @@ class ClaimsView(View):
                           {**params, "limit": wanted})
         return seqs
 
-    def timeline(
+    def timeline(self, topic: str) -> list[dict[str, Any]]:
+        """A topic's claims from all parties, in stated_at order (then recording order)."""
+        return [doc for doc, _ in self.timeline_page(topic)]
+
+    def timeline_page(
         self, topic: str, *, after: tuple[datetime, int] | None = None, limit: int | None = None
     ) -> list[tuple[dict[str, Any], tuple[datetime, int]]]:
-        """A topic's claims from all parties, in stated_at order (then recording order), each with its place.
+        """A page of the timeline, each claim with its place: ``after`` a place given before, at most ``limit``.
 
-        ``after`` (a place given back before) and ``limit`` page them, on the (topic, stated_key, seq) index.
+        Read on the (topic, stated_key, seq) index.
         """
         where, params = "topic = %(topic)s", {"topic": topic, "limit": limit}
         if after is not None:

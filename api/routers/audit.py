@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from adapters import checkpoint
 from adapters.audit import AuditLog, Verification, decode_timestamp
-from api.deps import Access, AppServices
+from api.deps import Access, AppServices, Flag
 from api.schemas.audit import AuditEventOut, AuditPage, CheckpointOut, Intact, Tampered
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Access])
@@ -38,7 +38,7 @@ def events(
 async def verify(
     request: Request,
     services: AppServices,
-    full: Annotated[bool, Query(description="re-hash every event, not only those after the last verified point")] = False,
+    full: Annotated[Flag, Query(description="re-hash every event, not only those after the last verified point")] = False,
 ) -> Intact | Tampered:
     """Re-hash the log from the stored events and compare with the chain.
 

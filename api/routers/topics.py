@@ -53,7 +53,7 @@ def timeline(
             raise ProblemException(422, "cursor: not a cursor this list gave out", kind="validation",
                                    errors=[{"field": "cursor", "reason": "not a cursor this list gave out"}]) from None
     app.get_topic(topic_id)
-    rows = services.view("claims").timeline(topic_id, after=after, limit=limit + 1)
+    rows = services.view("claims").timeline_page(topic_id, after=after, limit=limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     next_cursor = paging.encode("timeline", [rows[-1][1][0].isoformat(), rows[-1][1][1]]) if more else None
     return Timeline(topic=topic_id, items=[claim_from_view(doc) for doc, _ in rows], next_cursor=next_cursor)

@@ -82,6 +82,14 @@ def test_verbatim_takes_only_json_true_or_false(http: Any, value: Any) -> None:
         assert fields(corrected) == {"changes.verbatim"}
 
 
+def test_boolean_query_parameters_take_only_true_or_false(http: Any) -> None:
+    for path, name in [("/v1/parties", "merged"), ("/v1/audit/verify", "full")]:
+        for value in ("yes", "1", "on", "True"):
+            refused = http.get(path, params={name: value})
+            assert refused.status_code == 422 and fields(refused) == {name}, (path, value, refused.text)
+        assert http.get(path, params={name: "false"}).status_code == 200
+
+
 # -- as_of / at: no Unix times; a date alone is the end of that day, UTC ------------------------------------
 
 
