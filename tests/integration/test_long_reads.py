@@ -185,3 +185,31 @@ def test_readyz_says_busy_when_no_pooled_connection_is_free(live: Any) -> None:
         assert busy.status_code == 503 and busy.headers["Retry-After"]
         assert busy.json()["database"] == "ok" and busy.json()["pool"].startswith("busy")
         assert http.get("/readyz").status_code == 200
+
+
+def test_projection_workers_keep_their_connections_when_the_request_pool_is_exhausted(
+    live: Any, settings: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.bootstrap import bootstrap
+
+    pool = live.app.recorder.datastore.pool
+    taken = [pool.getconn(timeout=5) for _ in range(live.settings.pool_size + live.settings.pool_max_overflow)]
+    other = bootstrap(settings)  # a writer elsewhere (another process, say) on the same database
+    try:
+        with TestClient(create_app(services=other)) as writer:
+            for party in PARTIES:
+                assert writer.post("/v1/parties", json=party).status_code == 201
+            written = writer.post("/v1/claims", json=claim_body())
+            assert written.status_code == 201
+        position = int(written.headers["X-Event-Position"])
+        deadline = time.monotonic() + 15
+        while any(v.position() < position for v in live.runner.views.values()):  # read on the workers' pool
+            assert time.monotonic() < deadline, {n: v.position() for n, v in live.runner.views.items()}
+            time.sleep(0.05)
+        assert {w.state for w in live.runner.workers.values()} == {"live"}
+    finally:
+        other.close()
+        for conn in taken:
+            pool.putconn(conn)
