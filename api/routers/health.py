@@ -10,7 +10,7 @@ import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import AppServices
 
@@ -29,6 +29,8 @@ class Readiness(BaseModel):
     status: str
     database: str
     pool: str | None = None
+    projections: dict[str, str] | None = Field(
+        default=None, description="the state of each projection worker of this process (none when they run elsewhere)")
 
 
 READY_WAIT_SECONDS = 1.0  # a pool with no connection free for this long cannot serve a read in time either
@@ -59,7 +61,10 @@ def readyz(services: AppServices) -> JSONResponse:
         log.warning("not ready: the database does not answer: %s: %s", type(e).__name__, e)
         return JSONResponse({"status": "unavailable", "database": "unavailable"}, status_code=503,
                             headers={"Retry-After": "5"})
-    return JSONResponse({"status": "ready", "database": "ok", "pool": "ok"})
+    body: dict[str, Any] = {"status": "ready", "database": "ok", "pool": "ok"}
+    if services.runner is not None:
+        body["projections"] = {name: worker.state for name, worker in services.runner.workers.items()}
+    return JSONResponse(body)
 
 
 def _answers_directly(pool: Any) -> bool:

@@ -175,7 +175,9 @@ def test_readyz_says_busy_when_no_pooled_connection_is_free(live: Any) -> None:
 
     pool = live.app.recorder.datastore.pool
     with TestClient(create_app(services=live)) as http:
-        assert http.get("/readyz").json() == {"status": "ready", "database": "ok", "pool": "ok"}
+        ready = http.get("/readyz").json()
+        assert ready == {"status": "ready", "database": "ok", "pool": "ok", "projections": ready["projections"]}
+        assert set(ready["projections"]) == set(live.runner.workers)
         taken = [pool.getconn(timeout=5) for _ in range(live.settings.pool_size + live.settings.pool_max_overflow)]
         try:
             busy = http.get("/readyz")
