@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from typing import Annotated, Any
 
@@ -17,6 +18,8 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ProblemException
+
+log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.05  # how often the positions are read while someone waits and no worker here says
@@ -34,6 +37,7 @@ class PositionWatch:
         self._waiting = 0
         self._waited: Counter[str] = Counter()  # the projections waited for, and by how many
         self._poller: asyncio.Task[None] | None = None
+        self._failure: Exception | None = None  # why the last read of the positions failed, if it did
 
     def advanced(self, name: str, position: int) -> None:
         """A projection reached ``position`` (called from any thread)."""
@@ -72,7 +76,10 @@ class PositionWatch:
             self._waiting -= 1
             self._waited.subtract(names)
             self._waited += Counter()  # drop the names nobody waits for any more
-        return self.pending(names, min_position)
+        pending = self.pending(names, min_position)
+        if pending and self._failure is not None:
+            raise self._failure  # the database, not the projections: a 503 (api/errors.py), not a 504
+        return pending
 
     def _start_polling(self) -> None:
         if self._poller is None or self._poller.done():
@@ -81,8 +88,14 @@ class PositionWatch:
     async def _poll(self) -> None:
         """While anyone waits: read every projection's position (one short read for all the waiters)."""
         while self._waiting:
-            positions = await run_in_threadpool(self._read)
-            self._set(positions)
+            try:
+                positions = await run_in_threadpool(self._read)
+            except Exception as e:  # noqa: BLE001  (the database away, say: told to the waiters that run out)
+                log.warning("could not read the projections' positions: %s: %s", type(e).__name__, e)
+                self._failure = e
+            else:
+                self._failure = None
+                self._set(positions)
             await asyncio.sleep(POLL_SECONDS_FED if self._fed() else POLL_SECONDS)
 
     def _fed(self) -> bool:
