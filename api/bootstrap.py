@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class Services:
     runner: Runner | None = field(default=None)
     idempotency: IdempotencyStore | None = field(default=None)
     group_commit: ClaimGroupCommit | None = field(default=None)
+    # Told (projection, position) as the workers of this process move on (the API's X-Min-Position waits).
+    position_listeners: list[Callable[[str, int], None]] = field(default_factory=list)
 
     @property
     def datastore(self) -> PostgresDatastore:
@@ -40,7 +43,9 @@ class Services:
 
     def run_projections(self, names: list[str] | None = None) -> Runner:
         """Start the projection workers in this process."""
-        self.runner = Runner(self.app, names).start()
+        runner = Runner(self.app, names)
+        runner.listeners = self.position_listeners
+        self.runner = runner.start()
         return self.runner
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from rich.text import Text
 from adapters.settings import Settings
 from api.bootstrap import bootstrap
 from api.cli_text import inert, safe
+from api.schemas.when import parse_instant
 from domain.base import Meta
 from domain.errors import DomainError
 
@@ -90,10 +91,11 @@ def _slug(value: str) -> str:
 
 
 def _aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError("needs a UTC offset, e.g. 2025-12-22T00:00:00Z")
-    return parsed
+    """--as-of and --at: read exactly as the API reads as_of and at (api/schemas/when.py)."""
+    try:
+        return parse_instant(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

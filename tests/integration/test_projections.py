@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -255,7 +256,7 @@ def test_rebuilt_views_equal_the_live_ones_row_for_row_even_under_concurrent_wri
 
 
 def test_a_failing_event_stops_only_its_projection_which_resumes_after_a_fix(
-    http: Any, live: Any, monkeypatch: pytest.MonkeyPatch
+    http: Any, live: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from projections.topics import TopicsProjection
 
@@ -279,7 +280,13 @@ def test_a_failing_event_stops_only_its_projection_which_resumes_after_a_fix(
         time.sleep(0.05)
     topics = states["topics"]
     assert topics["error"]["position"] == int(bad.headers["X-Event-Position"])
-    assert "cannot project this" in topics["error"]["error"]
+    # The client sees where and an error id; the detail (message, traceback, file paths) is in the log.
+    shown = json.dumps(topics["error"])
+    assert "cannot project this" not in shown and "Traceback" not in shown and ".py" not in shown
+    error_id = topics["error"]["error_id"]
+    assert error_id in topics["error"]["message"]
+    assert any(error_id in r.getMessage() and "cannot project this" in (r.exc_text or str(r.exc_info))
+               for r in caplog.records), "the log line carries the error id and the detail"
     assert topics["position"] == topics["error"]["position"] - 1
     assert states["claims"]["state"] == "live"
 
