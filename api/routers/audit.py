@@ -38,12 +38,13 @@ def events(
 async def verify(
     request: Request,
     services: AppServices,
-    full: Annotated[Flag, Query(description="re-hash every event, not only those after the last verified point")] = False,
+    resume: Annotated[Flag, Query(description="re-hash only the events after the last verified point")] = False,
 ) -> Intact | Tampered:
     """Re-hash the log from the stored events and compare with the chain.
 
-    By default the walk resumes after the point the last intact verification reached, once
-    that point still checks out; `full=true` walks it all (as `claims audit verify` does).
+    By default every event is re-hashed (as `claims audit verify` does); `resume=true` walks
+    only what follows the point the last intact verification reached, once that point still
+    checks out (cheaper, and blind to an event before it rewritten in place: docs/security.md).
     It runs on a lane of its own, and concurrent calls share one run (docs/security.md).
     """
     lane = request.app.state.long_reads
@@ -51,9 +52,9 @@ async def verify(
 
     def run() -> Verification:
         with lane.connect() as conn:
-            return audit.verify(connection=conn, resume=not full)
+            return audit.verify(connection=conn, resume=resume)
 
-    result = await lane.shared(("verify", full), run)
+    result = await lane.shared(("verify", resume), run)
     if result.ok:
         return Intact(events=result.events, head=result.head.hex(), checked_from=result.resumed_after)
     return Tampered(first_bad_position=result.first_bad_position or 0, reason=result.reason or "")

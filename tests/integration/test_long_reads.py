@@ -109,18 +109,16 @@ def test_many_verifies_share_one_run_off_the_pool_while_short_reads_and_readyz_a
     assert len(runs) == 1, f"{len(answers)} concurrent verifications made {len(runs)} runs, not one"
 
 
-def test_verification_resumes_after_the_last_verified_point_and_a_full_walk_stays_available(
-    server: str, live: Any
-) -> None:
+def test_verification_walks_the_whole_log_by_default_and_resumes_when_asked(server: str, live: Any) -> None:
     with httpx.Client(base_url=server, timeout=30) as http:
         first = http.get("/v1/audit/verify").json()
         assert first["ok"] and first["checked_from"] == 0
         assert http.post("/v1/claims", json=claim_body(text="noch eine")).status_code == 201
-        second = http.get("/v1/audit/verify").json()
+        second = http.get("/v1/audit/verify", params={"resume": "true"}).json()
         assert second["ok"] and second["events"] == first["events"] + 1
         assert second["checked_from"] > 0, "the second walk resumed where the first ended"
-        full = http.get("/v1/audit/verify", params={"full": "true"}).json()
-        assert full == {**second, "checked_from": 0}
+        full = http.get("/v1/audit/verify").json()
+        assert full == {**second, "checked_from": 0}, "without resume=true every event is re-hashed"
 
 
 def test_a_deleted_event_before_the_verified_point_is_still_found(server: str, live: Any) -> None:
@@ -133,7 +131,7 @@ def test_a_deleted_event_before_the_verified_point_is_still_found(server: str, l
             conn.execute(sql.SQL("DELETE FROM {}.{} WHERE notification_id = (SELECT min(notification_id) FROM {}.{})")
                          .format(sql.Identifier(schema), sql.Identifier(events),
                                  sql.Identifier(schema), sql.Identifier(events)))
-        answer = http.get("/v1/audit/verify").json()
+        answer = http.get("/v1/audit/verify", params={"resume": "true"}).json()
     assert answer["ok"] is False
     assert "deleted" in answer["reason"]
 
