@@ -192,13 +192,15 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     table = Table(title="projections")
-    for column in ("name", "state", "position", "head", "lag", "lag (s)", "rebuild", "error"):
+    for column in ("name", "state", "position", "head", "lag", "lag (s)", "rebuild", "normalised", "error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         rebuild = row["rebuild"] and f"{row['rebuild']['events_done']}/{row['rebuild']['events_total']}"
         error = row["error"] and f"event {row['error']['position']}: {row['error']['error']}"
+        last = row["normalised"]["last"]
+        normalised = last and f"{row['normalised']['count']}, last event {last['position']}: {'; '.join(last['notes'])}"
         table.add_row(row["name"], row["state"], str(row["position"]), str(row["head"]), str(row["lag"]),
-                      str(row["lag_seconds"]), rebuild or "", error or "")
+                      str(row["lag_seconds"]), rebuild or "", normalised or "0", error or "")
     console.print(table)
     return 0
 
@@ -295,6 +297,7 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
 
     from api.routers.claims import event_out
+    from projections.values import dumps_any
 
     services = bootstrap(settings)
     try:
@@ -302,7 +305,7 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     if args.format == "json":
-        sys.stdout.write(orjson.dumps([e.model_dump(mode="json") for e in events], option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write(dumps_any([e.model_dump(mode="json") for e in events], option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
         return 0
     table = Table(title=f"claim {args.claim_id}")

@@ -24,6 +24,7 @@ from api.schemas.parties import AliasIn, MergeIn, PartyIn, TopicIn
 from domain.application import ClaimsApplication
 from domain.base import Meta
 from domain.errors import AliasTaken, BatchRejected, ClaimAlreadyRetracted, DomainError, PartyExists
+from projections import values
 
 CLAIM_BATCH = 500
 
@@ -97,13 +98,13 @@ def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     raw = path.read_bytes()
     stripped = raw.lstrip()
     if stripped.startswith(b"["):
-        for index, record in enumerate(orjson.loads(raw)):
+        for index, record in enumerate(values.loads(raw)):
             yield f"{path}[{index}]", record
         return
     for number, line in enumerate(raw.splitlines(), start=1):
         if line.strip() and not line.lstrip().startswith(b"//"):
             try:
-                yield f"{path}:{number}", orjson.loads(line)
+                yield f"{path}:{number}", values.loads(line)
             except orjson.JSONDecodeError as e:
                 yield f"{path}:{number}", e
 

@@ -27,6 +27,7 @@ from psycopg.sql import SQL, Identifier
 
 from domain.application import ClaimsApplication
 from projections.claims import ClaimsProjection, ClaimsView
+from projections import values
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
 from projections.positions import PositionsProjection, PositionsView
@@ -43,6 +44,18 @@ PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
     "positions": (PositionsView, PositionsProjection),
 }
 DATABASE_DOWN = (psycopg.OperationalError, OperationalError, InterfaceError)
+
+
+def database_down(error: BaseException) -> bool:
+    """True for a lost connection or an unavailable server (worth waiting for).
+
+    Not for a program limit (SQLSTATE class 54, e.g. an index row too large): psycopg calls it
+    an OperationalError too, but waiting never mends it; it is the event's, and stops the projection.
+    """
+    if not isinstance(error, DATABASE_DOWN):
+        return False
+    cause = error if isinstance(error, psycopg.Error) else error.__cause__
+    return not str(getattr(cause, "sqlstate", None) or "").startswith("54")
 LIVE_BATCH = 1_000  # log positions a live batch covers
 # While events keep coming, a worker waits this long between batches, so that a batch holds what
 # arrived meanwhile: each batch costs a transaction and a few queries per projection, which at
@@ -101,6 +114,7 @@ def status(app: ClaimsApplication, read_models: dict[str, View]) -> list[dict[st
             "error": row.get("error"),
             "rebuild": row.get("progress"),
             "rebuild_requested": bool(row.get("rebuild_requested")),
+            "normalised": view.normalised(),
         })
     return items
 
@@ -198,32 +212,49 @@ class Worker:
         events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
         try:
             projection.process_batch(events, Tracking(APPLICATION, end))
-        except DATABASE_DOWN:
-            raise
         except IntegrityError:
             pass  # another worker recorded this window first (its tracking row is ahead)
-        except Exception:  # noqa: BLE001  (find the event, keep what came before it)
+        except Exception as e:  # noqa: BLE001  (find the event, keep what came before it)
+            if database_down(e):
+                raise
             self._apply_one_by_one(projection, events, end)
         return end - position
 
     def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
         for position, event in events:
-            try:
-                projection.process_batch([(position, event)], Tracking(APPLICATION, position))
-            except DATABASE_DOWN:
-                raise
-            except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
-                log.exception("projection %s stopped at event %s", self.name, position)
-                self.progress = None
-                self._set("stopped", {
-                    "position": position,
-                    "event": type(event).__name__,
-                    "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(limit=5),
-                })
-                raise _Stopped from None
+            self._apply_one(projection, position, event)
         if not events or events[-1][0] < end:
             projection.process_batch([], Tracking(APPLICATION, end))  # the failure was passing: go on
+
+    def _apply_one(self, projection: BatchProjection[Any], position: int, event: Any) -> None:
+        """Apply one event; one the view cannot hold as written, with its values normalised (noted); else stop.
+
+        The same in a rebuild as live, so that both views agree. Only an event that fails even
+        normalised (a bug) stops the projection.
+        """
+        try:
+            projection.process_batch([(position, event)], Tracking(APPLICATION, position))
+            return
+        except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
+            if database_down(e):
+                raise
+            error = {"position": position, "event": type(event).__name__, "error": f"{type(e).__name__}: {e}",
+                     "traceback": traceback.format_exc(limit=5)}
+        fixed, notes = values.normalised_event(event)
+        if notes:
+            try:
+                projection.process_batch([(position, fixed)], Tracking(APPLICATION, position),
+                                         notes=[(position, type(event).__name__, notes)])
+                log.warning("projection %s: event %s applied normalised: %s", self.name, position, "; ".join(notes))
+                return
+            except Exception as e:  # noqa: BLE001
+                if database_down(e):
+                    raise
+                log.exception("projection %s: event %s fails normalised too", self.name, position)
+        log.error("projection %s stopped at event %s:\n%s", self.name, position, error["traceback"])
+        self.progress = None
+        self._set("stopped", error)
+        raise _Stopped from None
 
     # -- rebuilds ---------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from api.schemas.claims import (
 from api.schemas.common import StatedAt, source_or_none
 from domain.errors import BatchRejected
 from domain.party import SLUG_PATTERN
+from projections import values
 from projections.claims import decode_cursor, stated_key
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"], dependencies=[Access])
@@ -102,7 +103,7 @@ def _batch_items(body: bytes, content_type: str) -> list[Any]:
         for number, line in enumerate(body.splitlines(), start=1):
             if line.strip():
                 try:
-                    items.append(orjson.loads(line))
+                    items.append(values.loads(line))
                 except orjson.JSONDecodeError as e:
                     raise ProblemException(
                         422, f"line {number} is not JSON: {e}", kind="validation",
@@ -110,7 +111,7 @@ def _batch_items(body: bytes, content_type: str) -> list[Any]:
                     ) from None
     else:
         try:
-            items = orjson.loads(body)
+            items = values.loads(body)
         except orjson.JSONDecodeError as e:
             raise ProblemException(422, f"the body is not JSON: {e}", kind="validation",
                                    errors=[{"field": "body", "reason": str(e)}]) from None
@@ -223,7 +224,7 @@ def event_out(event: Any) -> EventOut:
         recorded_at=event.timestamp,
         recorded_by=meta.get("recorded_by", "unknown"),
         correlation_id=meta.get("correlation_id", ""),
-        data=orjson.loads(orjson.dumps(data, default=str)),
+        data=values.loads(values.dumps_any(data)),  # plain JSON values; integers of any size exactly
     )
 
 
