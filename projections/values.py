@@ -75,11 +75,16 @@ def _normalised(value: Any, path: str, notes: list[str]) -> Any:
         notes.append(f"{path or 'number'}: {value} is no JSON number; stored as null")
         return None
     if isinstance(value, dict):
-        return {_normalised(k, f"{path}[key]", notes): _normalised(v, f"{path}.{k}" if path else str(k), notes)
+        return {_normalised(k, f"{path}[key]", notes): _normalised(v, _clean(f"{path}.{k}" if path else str(k)), notes)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_normalised(v, f"{path}[{n}]", notes) for n, v in enumerate(value))
     return value
+
+
+def _clean(path: str) -> str:
+    """A note's path, itself storable (a key may hold what it reports)."""
+    return _UNSTORABLE.sub(REPLACEMENT, path)
 
 
 def all_finite(values: dict[str, Any]) -> bool:
