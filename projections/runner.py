@@ -26,8 +26,8 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from psycopg.sql import SQL, Identifier
 
 from domain.application import ClaimsApplication
-from projections.claims import ClaimsProjection, ClaimsView
 from projections import values
+from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
 from projections.positions import PositionsProjection, PositionsView
@@ -56,6 +56,8 @@ def database_down(error: BaseException) -> bool:
         return False
     cause = error if isinstance(error, psycopg.Error) else error.__cause__
     return not str(getattr(cause, "sqlstate", None) or "").startswith("54")
+
+
 LIVE_BATCH = 1_000  # log positions a live batch covers
 # While events keep coming, a worker waits this long between batches, so that a batch holds what
 # arrived meanwhile: each batch costs a transaction and a few queries per projection, which at
