@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 # A stance is shown by colour AND by a symbol and a word: colour is never the only signal.
@@ -57,6 +57,23 @@ def when(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value)
+
+
+def stated(value: str | None) -> str:
+    """A stated_at as the desk reads it: a date as given, a date-time as '2025-12-23 20:00 +02:00'."""
+    value = value or ""
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?", value)
+    if not match:
+        return value
+    day, clock, zone = match.groups()
+    return f"{day} {clock} {'UTC' if zone in (None, 'Z', '+00:00') else zone}"
+
+
+def quoted(text: str, verbatim: bool) -> str:
+    """A verbatim claim's text in quote marks, unless it already opens with one („…“, “…”, «…», "…")."""
+    if not verbatim or not text or text[0] in "\"'„“”«»‚‘‹›「『":
+        return text
+    return f"“{text}”"
 
 
 def parse_instant(value: str | None, field_name: str) -> datetime | None:
@@ -143,7 +160,7 @@ def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], t
         cells[(p["party"], p["topic"])] = Cell(
             stance=stance_badge(p["stance"]), position=short(p["position"]), claim=str(p["claim"]),
             speaker=names.get(p["speaker"], p["speaker"]), through=p["speaker"] != p["party"],
-            stated_at=p["stated_at"], claims=p["claims"],
+            stated_at=stated(p["stated_at"]), claims=p["claims"],
         )
     titles = {t["id"]: t.get("title") or t["id"] for t in topics}
     topic_ids = sorted({t for _, t in cells}, key=lambda t: (titles.get(t, t).casefold(), t))
@@ -211,8 +228,12 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     return out
 
 
-def history_rows(events: list[dict[str, Any]]) -> list[HistoryRow]:
-    """A claim's events (as GET …/history shows them), each correction as old → new per field."""
+def history_rows(events: list[dict[str, Any]], names: dict[str, str] | None = None) -> list[HistoryRow]:
+    """A claim's events (as GET …/history shows them), each correction as old → new per field.
+
+    ``names``: party names by id, for who corroborated or disputed.
+    """
+    names = names or {}
     state: dict[str, Any] = {}
     rows = []
     for e in events:
@@ -230,9 +251,9 @@ def history_rows(events: list[dict[str, Any]]) -> list[HistoryRow]:
                 state[name] = new
             row.summary = f"corrected {', '.join(changes) or 'nothing'}: {data.get('reason') or ''}".rstrip(": ")
         elif e["type"] == "ClaimCorroborated":
-            row.summary = f"corroborated by {data.get('by')}" + (f": {data['note']}" if data.get("note") else "")
+            row.summary = f"corroborated by {names.get(data.get('by'), data.get('by'))}" + (f": {data['note']}" if data.get("note") else "")
         elif e["type"] == "ClaimDisputed":
-            row.summary = f"disputed by {data.get('by')}" + (f": {data['note']}" if data.get("note") else "")
+            row.summary = f"disputed by {names.get(data.get('by'), data.get('by'))}" + (f": {data['note']}" if data.get("note") else "")
         elif e["type"] == "ClaimRetracted":
             row.summary = f"retracted: {data.get('reason') or ''}".rstrip(": ")
         elif e["type"] == "ClaimSuperseded":
@@ -300,8 +321,3 @@ def field_errors(errors: list[dict[str, Any]], *, strip: str = "") -> dict[str, 
             name = "facts"
         out.setdefault(name, []).append(str(err.get("reason") or "invalid"))
     return out
-
-
-def end_of(day: str) -> datetime:
-    """The last instant of a date (UTC)."""
-    return datetime.combine(date.fromisoformat(day), time.min, UTC) + timedelta(days=1) - timedelta(microseconds=1)

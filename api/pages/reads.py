@@ -17,7 +17,7 @@ from adapters import checkpoint
 from adapters.audit import AuditLog
 from api.errors import ProblemException, validation_errors
 from api.pages import cells
-from api.pages.chart import stance_chart
+from api.pages.chart import history_chart, stance_chart
 from api.pages.web import PageRoute, access, render, wait_for_writes
 from api.routers.claims import claim_from_view, event_out, list_claims
 from api.schemas.claims import ClaimOut
@@ -37,6 +37,11 @@ def _services(request: Request) -> Any:
 
 def _names(services: Any) -> dict[str, dict[str, Any]]:
     return {doc["id"]: doc for doc in services.view("parties").list()}
+
+
+def _url(path: str, **params: str | None) -> str:
+    given = urlencode({k: v for k, v in params.items() if v})
+    return f"{path}?{given}" if given else path
 
 
 def _name(parties: dict[str, dict[str, Any]], pid: str | None) -> str:
@@ -67,8 +72,7 @@ def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: T
     return render(request, "board.html", status=422 if errors else 200, board=grid, topics=topics, kinds=PARTY_KINDS,
                   form={"topic": topic or "", "kind": kind or "", "as_of": as_of or "", "at": at or ""},
                   errors=errors, caught_up=caught_up,
-                  json_url="/v1/positions?" + urlencode({k: v for k, v in (("topic", topic), ("as_of", as_of),
-                                                                          ("at", at)) if v}))
+                  json_url=_url("/v1/positions", topic=topic, as_of=as_of, at=at))
 
 
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)
@@ -111,11 +115,13 @@ def party_page(request: Request, party_id: str) -> HTMLResponse:
     view = services.view("positions")
     positions = view.positions(party=party_id)
     histories = {p["topic"]: view.history(party=party_id, topic=p["topic"]) for p in positions}
+    titles = {t["id"]: t.get("title") or t["id"] for t in services.view("topics").list()}
+    chart = history_chart(histories, titles)
     members_all = services.view("parties").members(party_id)
     claims, more = services.view("claims").list(party_members=members_all, limit=50)
     return render(request, "party.html", party=party, chain=chain, members=members, merged_in=merged_in,
                   positions=positions, histories=histories, claims=[claim_from_view(d) for d in claims],
-                  more=more, caught_up=caught_up, name=lambda pid: _name(parties, pid))
+                  more=more, caught_up=caught_up, name=lambda pid: _name(parties, pid), chart=chart, titles=titles)
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)
@@ -135,9 +141,9 @@ def claim_page(
     claim = ClaimOut.of(app.get_claim(claim_id, version=version, as_of=instant)).model_dump(mode="json")
     history = [event_out(e).model_dump(mode="json") for e in app.claim_history(claim_id)]
     current = history[-1]["version"]
-    rows = cells.history_rows(history)
-    shown_history = [e for e in history if e["version"] <= claim["version"]]
     parties = _names(services)
+    rows = cells.history_rows(history, {pid: _name(parties, pid) for pid in parties})
+    shown_history = [e for e in history if e["version"] <= claim["version"]]
     earlier = superseded_by(services.view("claims"), str(claim_id),
                             sorted({claim["topic"], *(h["data"].get("topic") for h in history if h["data"].get("topic"))}))
     later = []

@@ -37,7 +37,8 @@ MAX_WAIT_SECONDS = 5.0
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 env.globals.update(stance_badge=cells.stance_badge, status_badge=cells.status_badge, when=cells.when,
-                   shown=cells.shown, short=cells.short)
+                   shown=cells.shown, short=cells.short, stated=cells.stated,
+                   quoted=cells.quoted)
 
 
 class PageError(Exception):

@@ -174,6 +174,10 @@ def _form_page(request: Request, *, title: str, action: str, fields: list[Field]
                refused: Refusal | None = None, intro: str = "", hidden: dict[str, str] | None = None,
                status: int | None = None, **extra: Any) -> HTMLResponse:
     topics = [t["id"] for t in _services(request).view("topics").list()]
+    if refused is not None:  # an error naming no field of this form is shown above it
+        names = {f.name for f in fields}
+        for name in [n for n in refused.errors if n not in names and n != "form"]:
+            refused.errors.setdefault("form", []).extend(f"{name}: {r}" for r in refused.errors.pop(name))
     return render(request, "form.html", status=status or (refused.status if refused else 200), title=title,
                   action=action, fields=fields, values=values, refused=refused, intro=intro, hidden=hidden or {},
                   topics=topics, **extra)
