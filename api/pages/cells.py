@@ -178,6 +178,19 @@ def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], t
     return Board(topics=[{"id": t, "title": titles.get(t, t)} for t in topic_ids], rows=rows)
 
 
+def histories_by_topic(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A party's position changes on every topic (in stated_at order) split per topic, shifts marked per topic.
+
+    A shift is a change of stance from the change before it on the same topic.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for change in changes:
+        rows = out.setdefault(change["topic"], [])
+        previous = rows[-1]["stance"] if rows else None
+        rows.append({**change, "previous_stance": previous, "shift": previous is not None and previous != change["stance"]})
+    return out
+
+
 # -- a claim's history, corrections as diffs ---------------------------------------------
 
 

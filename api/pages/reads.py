@@ -114,14 +114,27 @@ def party_page(request: Request, party_id: str) -> HTMLResponse:
     merged_in = sorted((p for p in parties.values() if p.get("merged_into") == party_id), key=lambda p: p["name"])
     view = services.view("positions")
     positions = view.positions(party=party_id)
-    histories = {p["topic"]: view.history(party=party_id, topic=p["topic"]) for p in positions}
+    # Every topic's changes in one read (a topic of None filters none), split and marked per topic here.
+    histories = cells.histories_by_topic(view.history(party=party_id, topic=None))  # type: ignore[arg-type]
     titles = {t["id"]: t.get("title") or t["id"] for t in services.view("topics").list()}
     chart = history_chart(histories, titles)
-    members_all = services.view("parties").members(party_id)
+    members_all = _members(parties, party_id)
     claims, more = services.view("claims").list(party_members=members_all, limit=50)
     return render(request, "party.html", party=party, chain=chain, members=members, merged_in=merged_in,
                   positions=positions, histories=histories, claims=[claim_from_view(d) for d in claims],
                   more=more, caught_up=caught_up, name=lambda pid: _name(parties, pid), chart=chart, titles=titles)
+
+
+def _members(parties: dict[str, dict[str, Any]], party_id: str) -> list[str]:
+    """The party and every party affiliated with or merged into it through any chain (as the view's members())."""
+    found, todo = [party_id], [party_id]
+    while todo:
+        current = todo.pop()
+        for pid, doc in parties.items():
+            if (doc.get("affiliation") == current or doc.get("merged_into") == current) and pid not in found:
+                found.append(pid)
+                todo.append(pid)
+    return found
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)

@@ -165,3 +165,16 @@ def test_docs_are_served_from_our_own_files(desk: Any) -> None:
     assert desk.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
     assert desk.get("/redoc").status_code == 404
     assert desk.get("/openapi.json").json()["paths"].get("/") is None  # pages are not part of the API
+
+
+def test_the_party_page_marks_the_shifts_get_positions_history_marks(desk: Any) -> None:
+    for party in ("ukraine", "russia", "united-states"):
+        topics = {p["topic"] for p in desk.get("/v1/positions", params={"party": party}).json()["items"]}
+        shifts = sum(c["shift"] for t in topics
+                     for c in desk.get("/v1/positions/history", params={"party": party, "topic": t}).json()["items"])
+        changes = sum(len(desk.get("/v1/positions/history", params={"party": party, "topic": t}).json()["items"])
+                      for t in topics)
+        page = desk.get(f"/parties/{party}").text
+        assert page.count("⇄ shift</strong>") == shifts, party
+        assert page.count('<tr class="shift">') + page.count("<tr><td>") >= changes
+    assert "⇄ shift</strong>" in desk.get("/parties/ukraine").text  # Zelensky: positive → neutral → positive

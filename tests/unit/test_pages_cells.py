@@ -162,3 +162,12 @@ def test_a_partys_history_chart_has_a_series_per_topic_in_stated_order() -> None
     chart = history_chart(histories, {"miami-talks": "Miami talks"})
     assert [s.name for s in chart.series] == ["security-guarantees", "Miami talks"]  # the earlier first
     assert chart.series[0].points[0].x < chart.series[1].points[0].x
+
+
+def test_a_partys_changes_are_split_per_topic_with_shifts_marked_per_topic() -> None:
+    changes = [{"topic": "a", "stance": "negative"}, {"topic": "b", "stance": "positive"},
+               {"topic": "a", "stance": "negative"}, {"topic": "a", "stance": "mixed"}, {"topic": "b", "stance": "positive"}]
+    split = cells.histories_by_topic(changes)
+    assert [(c["stance"], c["shift"], c["previous_stance"]) for c in split["a"]] == [
+        ("negative", False, None), ("negative", False, "negative"), ("mixed", True, "negative")]
+    assert [c["shift"] for c in split["b"]] == [False, False]  # b's first change is no shift from a's
