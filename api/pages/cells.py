@@ -118,6 +118,7 @@ class Cell:
     through: bool  # the party speaks through another (its member): "through Peskov"
     stated_at: str
     claims: int
+    shifted_from: str | None = None  # the stance before the latest change, when that change shifted it
 
     @property
     def title(self) -> str:
@@ -143,8 +144,12 @@ class Board:
 
 
 def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], topics: list[dict[str, Any]],
-          *, kind: str | None = None, topic: str | None = None) -> Board:
+          *, kind: str | None = None, topic: str | None = None,
+          previous: dict[tuple[str, str], str | None] | None = None) -> Board:
     """Parties × topics: each cell the party's position on the topic (None where it has none).
+
+    ``previous``: (party, topic) → the stance before the latest change; a cell whose stance differs
+    from it is marked as a shift.
 
     Rows are the parties with a position (of ``kind`` when given), states first, then by name;
     columns the topics with a position (only ``topic`` when given), in title order.
@@ -162,6 +167,9 @@ def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], t
             speaker=names.get(p["speaker"], p["speaker"]), through=p["speaker"] != p["party"],
             stated_at=stated(p["stated_at"]), claims=p["claims"],
         )
+        before = (previous or {}).get((p["party"], p["topic"]))
+        if before is not None and before != p["stance"]:
+            cells[(p["party"], p["topic"])].shifted_from = before
     titles = {t["id"]: t.get("title") or t["id"] for t in topics}
     topic_ids = sorted({t for _, t in cells}, key=lambda t: (titles.get(t, t).casefold(), t))
     party_ids = {pid for pid, _ in cells}

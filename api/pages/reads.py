@@ -25,6 +25,7 @@ from domain.party import SLUG_PATTERN
 from projections.claim_links import superseded_by
 from projections.facets import facets
 from projections.runner import status as projection_status
+from projections.shifts import latest_changes
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=500)]
@@ -67,8 +68,10 @@ def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: T
         errors["kind"] = [f"one of {', '.join(PARTY_KINDS)}"]
     parties = _names(services)
     topics = services.view("topics").list()
-    rows = [] if errors else services.view("positions").positions(topic=topic or None, **instants)
-    grid = cells.board(rows, parties, topics, kind=kind or None, topic=topic or None)
+    view = services.view("positions")
+    rows = [] if errors else view.positions(topic=topic or None, **instants)
+    previous = {} if errors else latest_changes(view, topic=topic or None, **instants)
+    grid = cells.board(rows, parties, topics, kind=kind or None, topic=topic or None, previous=previous)
     return render(request, "board.html", status=422 if errors else 200, board=grid, topics=topics, kinds=PARTY_KINDS,
                   form={"topic": topic or "", "kind": kind or "", "as_of": as_of or "", "at": at or ""},
                   errors=errors, caught_up=caught_up,

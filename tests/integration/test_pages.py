@@ -178,3 +178,16 @@ def test_the_party_page_marks_the_shifts_get_positions_history_marks(desk: Any) 
         assert page.count("⇄ shift</strong>") == shifts, party
         assert page.count('<tr class="shift">') + page.count("<tr><td>") >= changes
     assert "⇄ shift</strong>" in desk.get("/parties/ukraine").text  # Zelensky: positive → neutral → positive
+
+
+def test_the_board_marks_a_position_whose_latest_change_shifted_its_stance(desk: Any, live: Any) -> None:
+    assert "⇄ shift" not in desk.get("/?topic=miami-talks").text  # Russia's claims on it are all negative
+    corrected = desk.post(f"/v1/claims/{PESKOV}/corrections", headers={"If-Match": '"1"'},
+                          json={"changes": {"stance": "positive", "stated_at": "2025-12-22"}, "reason": "test"})
+    assert corrected.status_code == 200, corrected.text
+    caught_up(live)
+    board = desk.get("/?topic=miami-talks").text
+    russia = board[board.index('href="/parties/russia"'):].split("</tr>")[0]
+    assert "⇄ shift from negative" in russia and "▲" in russia
+    before = desk.get("/?topic=miami-talks&at=2025-12-21").text  # said by the 21st: no shift yet
+    assert "⇄ shift" not in before[before.index('href="/parties/russia"'):].split("</tr>")[0]

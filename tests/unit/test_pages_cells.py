@@ -171,3 +171,12 @@ def test_a_partys_changes_are_split_per_topic_with_shifts_marked_per_topic() -> 
     assert [(c["stance"], c["shift"], c["previous_stance"]) for c in split["a"]] == [
         ("negative", False, None), ("negative", False, "negative"), ("mixed", True, "negative")]
     assert [c["shift"] for c in split["b"]] == [False, False]  # b's first change is no shift from a's
+
+
+def test_a_cell_is_marked_as_a_shift_when_its_stance_differs_from_the_one_before() -> None:
+    rows = [position("russia", "miami-talks", "positive", "dmitry-peskov"),
+            position("ukraine", "miami-talks", "positive", "ukraine")]
+    previous = {("russia", "miami-talks"): "negative", ("ukraine", "miami-talks"): "positive"}
+    grid = cells.board(rows, PARTIES, TOPICS, previous=previous)
+    assert grid.rows[0].cells[0].shifted_from == "negative"
+    assert grid.rows[1].cells[0].shifted_from is None  # the same stance again is no shift
