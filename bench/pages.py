@@ -5,8 +5,10 @@
 Starts ``claims serve`` on a fresh home, loads examples/miami-talks.ndjson with ``claims load``,
 waits for the views, warms up, then sends ``--requests`` requests per page (the pages
 interleaved, one at a time, keep-alive) and reports each page's p50/p99 beside the issue's
-target (p99 ≤ 50 ms on the example data). The time is the client's, on loopback: the server's
-time plus well under a millisecond.
+target (p99 ≤ 50 ms on the example data). The figure held to the target is the server's time,
+as each page reports it (``Server-Timing: page;dur=…``, from the route's start to its answer,
+thread pool wait included); the client's time on loopback is beside it, with GET /healthz as
+the reference (what any request costs on the machine at that moment).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench.queries import Shape, figures, run_shapes
+from bench.queries import Shape, figures
 from bench.server import served
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +71,7 @@ def page_shapes() -> list[Shape]:
     ]
 
 
-def measure(home: Path, *, requests: int, warmup: int = 5, budget: float = 60.0, seed: int = 1) -> dict[str, Any]:
+def measure(home: Path, *, requests: int, warmup: int = 5, seed: int = 1) -> dict[str, Any]:
     """Serve a fresh home, load the example, measure every page."""
     if home.exists():
         shutil.rmtree(home)
@@ -81,20 +85,55 @@ def measure(home: Path, *, requests: int, warmup: int = 5, budget: float = 60.0,
             for path in ("/v1/positions", "/v1/claims", "/v1/parties"):
                 client.get(path, headers={"X-Min-Position": str(head)}).raise_for_status()
             shapes = page_shapes()
-            run_shapes(client, shapes, requests=requests, warmup=warmup, budget=budget, rng=random.Random(seed),
-                       say=console.print)
-    return {"data": str(EXAMPLE.relative_to(ROOT)), "events": head, "requests": requests,
-            "shapes": {shape.name: figures(shape) for shape in shapes}}
+            reference = Shape("reference: GET /healthz (client)", None, lambda _r: ("/healthz", {}))
+            server = run(client, [*shapes, reference], requests=requests, warmup=warmup, rng=random.Random(seed))
+    out: dict[str, Any] = {}
+    for shape in shapes:
+        timed = figures(Shape(shape.name, PAGE_MS, shape.draw, samples=server[shape.name], statuses=shape.statuses,
+                              example=shape.example))
+        client_side = figures(shape)
+        timed["client_p50_ms"], timed["client_p99_ms"] = client_side["p50_ms"], client_side["p99_ms"]
+        out[shape.name] = timed
+    return {"data": str(EXAMPLE.relative_to(ROOT)), "events": head, "requests": requests, "shapes": out,
+            "reference": figures(reference)}
+
+
+def run(client: httpx.Client, shapes: list[Shape], *, requests: int, warmup: int, rng: random.Random
+        ) -> dict[str, list[float]]:
+    """Warm up, then ``requests`` rounds over the shapes; the client's times into each shape, the server's answered."""
+    server: dict[str, list[float]] = {shape.name: [] for shape in shapes}
+    for shape in shapes:
+        for _ in range(warmup):
+            path, params = shape.draw(rng)
+            client.get(path, params=params)
+    for i in range(requests):
+        for shape in shapes:
+            path, params = shape.draw(rng)
+            started = time.perf_counter()
+            response = client.get(path, params=params)
+            _ = response.content
+            shape.samples.append((time.perf_counter() - started) * 1000)
+            shape.statuses[response.status_code] = shape.statuses.get(response.status_code, 0) + 1
+            shape.example = shape.example or str(response.request.url.raw_path.decode())
+            timing = re.search(r"page;dur=([\d.]+)", response.headers.get("server-timing", ""))
+            if timing:
+                server[shape.name].append(float(timing.group(1)))
+        if (i + 1) % max(1, requests // 5) == 0:
+            console.print(f"  {i + 1}/{requests} rounds")
+    return server
 
 
 def table(result: dict[str, Any]) -> Table:
-    t = Table(title=f"pages on the example data ({result['events']} events), ms")
-    for column in ("page", "p50", "p99", "max", "target p99", "", "statuses"):
+    t = Table(title=f"pages on the example data ({result['events']} events): server time, ms (client beside)")
+    for column in ("page", "p50", "p99", "max", "target p99", "", "client p50", "client p99", "statuses"):
         t.add_column(column, justify="left" if column in ("page", "statuses") else "right")
     for name, s in result["shapes"].items():
         verdict = {True: "[green]met[/]", False: "[red]missed[/]", None: ""}[s.get("met")]
         t.add_row(name, f"{s['p50_ms']:g}", f"{s['p99_ms']:g}", f"{s['max_ms']:g}", f"≤ {s['target_p99_ms']:g}",
-                  verdict, json.dumps(s["statuses"]))
+                  verdict, f"{s['client_p50_ms']:g}", f"{s['client_p99_ms']:g}", json.dumps(s["statuses"]))
+    r = result["reference"]
+    t.add_row("reference: GET /healthz", "", "", f"{r['max_ms']:g}", "", "", f"{r['p50_ms']:g}", f"{r['p99_ms']:g}",
+              json.dumps(r["statuses"]))
     return t
 
 
