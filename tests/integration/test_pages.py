@@ -191,3 +191,22 @@ def test_the_board_marks_a_position_whose_latest_change_shifted_its_stance(desk:
     assert "⇄ shift from negative" in russia and "▲" in russia
     before = desk.get("/?topic=miami-talks&at=2025-12-21").text  # said by the 21st: no shift yet
     assert "⇄ shift" not in before[before.index('href="/parties/russia"'):].split("</tr>")[0]
+
+
+def test_a_rebuild_from_the_audit_page_needs_an_admin(desk: Any, live: Any) -> None:
+    from projections.control import Control
+
+    token = csrf(desk, "/audit")
+    assert 'action="/audit/rebuild/claims"' in desk.get("/audit").text  # open server: anyone local may
+    done = desk.post("/audit/rebuild/claims", data={"csrf": token}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/audit?rebuild=claims"
+    assert Control(live.app.recorder.datastore).rows()["claims"]["rebuild_requested"]
+
+    _, writer = live.keys.create("desk-1", "writer")
+    time.sleep(1.1)
+    desk.post("/sign-in", data={"csrf": token, "token": writer, "next": "/audit"})
+    page = desk.get("/audit").text
+    assert "Signed in as <strong>desk-1</strong>" in page and 'action="/audit/rebuild/' not in page
+    refused = desk.post("/audit/rebuild/positions", data={"csrf": token})
+    assert refused.status_code == 403 and "needs role admin" in refused.text
+    assert not Control(live.app.recorder.datastore).rows().get("positions", {}).get("rebuild_requested")
