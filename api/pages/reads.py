@@ -19,10 +19,12 @@ from api.errors import ProblemException, validation_errors
 from api.pages import cells
 from api.pages.chart import history_chart, stance_chart
 from api.pages.web import PageRoute, access, render, wait_for_writes
-from api.routers.claims import claim_from_view, event_out, list_claims
+from api.routers.claims import _stated, _upper, claim_from_view, event_out, list_claims  # the list's own bounds
 from api.schemas.claims import ClaimOut
+from domain.errors import DomainError
 from domain.party import SLUG_PATTERN
 from projections.claim_links import superseded_by
+from projections.claims import stated_key
 from projections.facets import facets
 from projections.runner import status as projection_status
 from projections.shifts import latest_changes
@@ -212,16 +214,9 @@ def _search(request: Request) -> tuple[dict[str, str], dict[str, list[str]], Any
         page = list_claims(app=app, services=services, **params.model_dump())
     except ProblemException as e:
         return given, cells.field_errors(e.extra.get("errors") or [{"field": "form", "reason": e.detail}]), None, None
-    except Exception as e:
-        from domain.errors import DomainError
-
-        if not isinstance(e, DomainError):
-            raise
+    except DomainError as e:
         return given, {e.field or "form": [e.detail]}, None, None
     members = services.view("parties").members(app.resolve_party(params.party).slug) if params.party else None
-    from api.routers.claims import _stated, _upper  # the same bounds as the list's
-    from projections.claims import stated_key
-
     counted = facets(
         services.view("claims"),
         speaker=app.resolve_party(params.speaker).slug if params.speaker else None, party_members=members,

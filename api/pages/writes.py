@@ -9,7 +9,7 @@ form again with each problem+json error beside the field it names; a done one re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -18,9 +18,24 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from api.errors import STATUS, ProblemException, validation_errors
+from api.errors import ProblemException
 from api.pages import cells
+from api.pages.forms import (
+    CLAIM_FIELDS,
+    PARTY_FIELDS,
+    SOURCE_FIELDS,
+    Field,
+    Refusal,
+    claim_body,
+    claim_values,
+    correct_fields,
+    correction_changes,
+    picked,
+    refusal,
+    source,
+)
 from api.pages.web import (
     TOKEN_COOKIE,
     PageError,
@@ -49,50 +64,6 @@ from projections.runner import PROJECTIONS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
-KINDS = ("statement", "denial", "report", "assessment")
-STANCE_OPTIONS = [(s, cells.stance_badge(s).text) for s in ("positive", "negative", "neutral", "mixed")]
-PARTY_KINDS = ("state", "government", "person", "organization", "media", "other")
-
-
-@dataclass
-class Field:
-    """A form control: its name (the API's field name, dotted for nested ones), label and kind."""
-
-    name: str
-    label: str
-    kind: str = "text"  # text, textarea, select, checkbox, url, hidden
-    required: bool = False
-    hint: str = ""
-    options: list[tuple[str, str]] = field(default_factory=list)
-    suggest: bool = False  # offer the resolve endpoint's candidates as the user types
-
-    @property
-    def id(self) -> str:
-        return "f-" + self.name.replace(".", "-").replace("_", "-")
-
-
-CLAIM_FIELDS = [
-    Field("speaker", "Speaker", required=True, suggest=True, hint="a party's id or any of its names, e.g. Peskow"),
-    Field("co_speakers", "Co-speakers", hint="a joint statement's other signers, separated by commas"),
-    Field("about", "About", suggest=True, hint="the party the claim is about (optional)"),
-    Field("topic", "Topic", required=True, hint="a topic id, e.g. miami-talks; a new one is defined"),
-    Field("kind", "Kind", kind="select", options=[(k, k) for k in KINDS]),
-    Field("text", "Text", kind="textarea", required=True),
-    Field("language", "Language", required=True, hint="BCP 47, e.g. de or en"),
-    Field("verbatim", "Verbatim: a direct quote", kind="checkbox"),
-    Field("stance", "Stance", kind="select", required=True, options=STANCE_OPTIONS),
-    Field("position", "Position", hint="a short summary (defaults to the text)"),
-    Field("stated_at", "Stated at", required=True, hint="a date (2025-12-21) or a date-time with offset"),
-    Field("source.url", "Source URL", kind="url", required=True),
-    Field("source.outlet", "Outlet"),
-    Field("source.title", "Source title"),
-    Field("source.published_at", "Published at", hint="a date-time, e.g. 2025-12-21T22:40:00+01:00"),
-    Field("source.language", "Source language"),
-    Field("facts", "Facts", kind="textarea", hint="one per line, as name: value (e.g. injured: 5)"),
-]
-SOURCE_FIELDS = [Field("source.url", "Source URL", kind="url"), Field("source.outlet", "Outlet")]
-
-
 def _meta(request: Request) -> Meta:
     return Meta(recorded_at=datetime.now(UTC), recorded_by=getattr(request.state, "principal", None) or "local",
                 correlation_id=request.state.request_id)
@@ -100,74 +71,6 @@ def _meta(request: Request) -> Meta:
 
 def _services(request: Request) -> Any:
     return request.app.state.services
-
-
-def _source(form: dict[str, str], names: tuple[str, ...] = ("url", "outlet", "title", "published_at", "language")
-            ) -> dict[str, str] | None:
-    source = {n: form[f"source.{n}"].strip() for n in names if form.get(f"source.{n}", "").strip()}
-    return source or None
-
-
-def _picked(form: dict[str, str], name: str) -> str:
-    """A field's value, or the candidate picked for it after an unknown or ambiguous name."""
-    return (form.get(f"pick.{name}") or form.get(name) or "").strip()
-
-
-def claim_body(form: dict[str, str]) -> dict[str, Any]:
-    """A ClaimIn body from the record (or correct) form."""
-    co = cells.split_names(form.get("co_speakers"))
-    if form.get("pick.co_speakers") and form.get("pick_for.co_speakers") in co:
-        co[co.index(form["pick_for.co_speakers"])] = form["pick.co_speakers"]
-    return {
-        "speaker": _picked(form, "speaker"), "co_speakers": co, "about": _picked(form, "about") or None,
-        "topic": form.get("topic", "").strip(), "kind": form.get("kind") or "statement", "text": form.get("text", ""),
-        "language": form.get("language", "").strip(), "verbatim": form.get("verbatim") in ("on", "true", "1"),
-        "stance": form.get("stance", ""), "position": form.get("position", "").strip() or None,
-        "stated_at": form.get("stated_at", "").strip(), "source": _source(form) or {"url": ""},
-        "facts": cells.parse_facts(form.get("facts")),
-    }
-
-
-def claim_values(claim: dict[str, Any]) -> dict[str, str]:
-    """A claim (as the API shows it) as the form's values."""
-    source = claim.get("source") or {}
-    values = {k: "" if claim.get(k) is None else str(claim.get(k)) for k in
-              ("speaker", "about", "topic", "kind", "text", "language", "stance", "position", "stated_at")}
-    values["co_speakers"] = ", ".join(claim.get("co_speakers") or [])
-    values["verbatim"] = "on" if claim.get("verbatim") else ""
-    values["facts"] = cells.facts_text(claim.get("facts"))
-    for n in ("url", "outlet", "title", "published_at", "language"):
-        values[f"source.{n}"] = "" if source.get(n) is None else str(source[n])
-    return values
-
-
-@dataclass
-class Refusal:
-    """Why a write was refused, as the form shows it."""
-
-    status: int
-    detail: str
-    errors: dict[str, list[str]]
-    candidates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    unknown: dict[str, str] = field(default_factory=dict)  # field → the name that matched no party (or several)
-
-
-def refusal(exc: Exception, *, strip: str = "") -> Refusal:
-    """A domain error, a validation error or an HTTP problem as the API would answer it, per field."""
-    if isinstance(exc, ValidationError):
-        errors = validation_errors(list(exc.errors()))
-        return Refusal(422, "invalid input: " + ", ".join(sorted({e["field"] for e in errors})),
-                       cells.field_errors(errors, strip=strip))
-    if isinstance(exc, ProblemException):
-        return Refusal(exc.status, exc.detail, cells.field_errors(exc.extra.get("errors") or [], strip=strip))
-    assert isinstance(exc, DomainError)
-    status = next((s for cls, s, _ in STATUS if isinstance(exc, cls)), 422)
-    name = cells.field_errors([{"field": exc.field or "form"}], strip=strip).popitem()[0]
-    out = Refusal(status, exc.detail, {name: [exc.detail]})
-    if "candidates" in exc.extra:
-        out.candidates[name] = list(exc.extra.get("candidates") or [])  # type: ignore[call-overload]
-        out.unknown[name] = str(exc.extra.get("name") or "")
-    return out
 
 
 def _form_page(request: Request, *, title: str, action: str, fields: list[Field], values: dict[str, str],
@@ -242,8 +145,6 @@ async def record(request: Request) -> Response:
     app = _services(request).app
     try:
         body = ClaimIn.model_validate(claim_body(form))
-        from starlette.concurrency import run_in_threadpool
-
         saved = await run_in_threadpool(app.record_claim, body.to_domain(), _meta(request))
     except (ValidationError, DomainError, ProblemException) as e:
         return _form_page(request, title="Record a claim", action="/record", fields=CLAIM_FIELDS, values=form,
@@ -251,25 +152,14 @@ async def record(request: Request) -> Response:
     return redirect_after_write(request, f"/claims/{saved.value.id}?done=recorded", saved.position)
 
 
-def _correct_fields() -> list[Field]:
-    return [*CLAIM_FIELDS, Field("reason", "Reason for the correction", required=True)]
-
-
 @router.get("/claims/{claim_id}/correct", response_class=HTMLResponse)
 def correct_form(request: Request, claim_id: UUID) -> HTMLResponse:
     access(request, "reader")
     claim = ClaimOut.of(_services(request).app.get_claim(claim_id)).model_dump(mode="json")
     return _form_page(request, title="Correct the claim", action=f"/claims/{claim_id}/correct",
-                      fields=_correct_fields(), values=claim_values(claim), hidden={"version": str(claim["version"])},
+                      fields=correct_fields(), values=claim_values(claim), hidden={"version": str(claim["version"])},
                       intro=f"Version {claim['version']} as read now. Change what is wrong; the rest stays.",
                       claim=claim)
-
-
-def correction_changes(form: dict[str, str], original: dict[str, Any]) -> dict[str, Any]:
-    """The fields the form changed against the claim as it was at the version read."""
-    body = claim_body(form)
-    before = claim_body(claim_values(original))
-    return {k: v for k, v in body.items() if v != before.get(k)}
 
 
 @router.post("/claims/{claim_id}/correct", response_model=None)
@@ -279,9 +169,7 @@ async def correct(request: Request, claim_id: UUID) -> Response:
     check_csrf(request, form)
     access(request, "writer")
     app = _services(request).app
-    from starlette.concurrency import run_in_threadpool
-
-    page = {"title": "Correct the claim", "action": f"/claims/{claim_id}/correct", "fields": _correct_fields()}
+    page = {"title": "Correct the claim", "action": f"/claims/{claim_id}/correct", "fields": correct_fields()}
     try:
         expected = int(form.get("version", ""))
     except ValueError:
@@ -325,7 +213,7 @@ class Action:
 
 
 def _attest(form: dict[str, str]) -> dict[str, Any]:
-    return {"by": _picked(form, "by"), "note": form.get("note") or None, "source": _source(form, ("url", "outlet"))}
+    return {"by": picked(form, "by"), "note": form.get("note") or None, "source": source(form, ("url", "outlet"))}
 
 
 CLAIM_ACTIONS: dict[str, Action] = {
@@ -345,7 +233,7 @@ CLAIM_ACTIONS: dict[str, Action] = {
     "retract": Action(
         "Retract the claim",
         [Field("reason", "Reason", required=True), *SOURCE_FIELDS],
-        RetractionIn, lambda f: {"reason": f.get("reason", ""), "source": _source(f, ("url", "outlet"))},
+        RetractionIn, lambda f: {"reason": f.get("reason", ""), "source": source(f, ("url", "outlet"))},
         lambda app, cid, b, m: app.retract_claim(cid, b.reason, b.source.to_domain() if b.source else None, m),
         "retracted"),
     "supersede": Action(
@@ -379,8 +267,6 @@ async def claim_action(request: Request, claim_id: UUID, action: str) -> Respons
     access(request, "writer")
     spec = _action(CLAIM_ACTIONS, action)
     app = _services(request).app
-    from starlette.concurrency import run_in_threadpool
-
     try:
         body = spec.model.model_validate(spec.body(form))
         saved = await run_in_threadpool(spec.call, app, claim_id, body, _meta(request))
@@ -392,15 +278,6 @@ async def claim_action(request: Request, claim_id: UUID, action: str) -> Respons
 
 
 # -- parties ----------------------------------------------------------------------------
-
-PARTY_FIELDS = [
-    Field("id", "Id", required=True, hint="a slug: lower-case letters, digits and hyphens, e.g. sergey-lavrov"),
-    Field("name", "Name", required=True),
-    Field("kind", "Kind", kind="select", required=True, options=[(k, k) for k in PARTY_KINDS]),
-    Field("affiliation", "Affiliation", suggest=True, hint="the party it speaks for (optional)"),
-    Field("aliases", "Aliases", kind="textarea", hint="other names in any script, one per line or separated by commas"),
-]
-
 
 @router.get("/parties/new", response_class=HTMLResponse)
 def party_form(request: Request) -> HTMLResponse:
@@ -415,12 +292,10 @@ async def register_party(request: Request) -> Response:
     check_csrf(request, form)
     access(request, "writer")
     app = _services(request).app
-    from starlette.concurrency import run_in_threadpool
-
     try:
         body = PartyIn.model_validate({
             "id": form.get("id", "").strip(), "name": form.get("name", ""), "kind": form.get("kind", ""),
-            "affiliation": _picked(form, "affiliation") or None, "aliases": cells.split_names(form.get("aliases")),
+            "affiliation": picked(form, "affiliation") or None, "aliases": cells.split_names(form.get("aliases")),
         })
         saved = await run_in_threadpool(app.register_party, body.id, body.name, body.kind, body.affiliation,
                                         body.aliases, _meta(request))
@@ -437,7 +312,7 @@ PARTY_ACTIONS: dict[str, Action] = {
     "merge": Action("Merge into another party",
                     [Field("into", "Into", required=True, suggest=True, hint="the party this one duplicates"),
                      Field("reason", "Reason")],
-                    MergeIn, lambda f: {"into": _picked(f, "into"), "reason": f.get("reason") or None},
+                    MergeIn, lambda f: {"into": picked(f, "into"), "reason": f.get("reason") or None},
                     lambda app, pid, b, m: app.merge_party(pid, b.into, b.reason, m), "merged"),
 }
 
@@ -458,8 +333,6 @@ async def party_action(request: Request, party_id: str, action: str) -> Response
     access(request, "writer")
     spec = _action(PARTY_ACTIONS, action)
     app = _services(request).app
-    from starlette.concurrency import run_in_threadpool
-
     try:
         body = spec.model.model_validate(spec.body(form))
         saved = await run_in_threadpool(spec.call, app, party_id, body, _meta(request))
