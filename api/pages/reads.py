@@ -47,6 +47,10 @@ def _url(path: str, **params: str | None) -> str:
     return f"{path}?{given}" if given else path
 
 
+def _iso(instant: Any) -> str | None:
+    return instant.isoformat().replace("+00:00", "Z") if instant is not None else None
+
+
 def _name(parties: dict[str, dict[str, Any]], pid: str | None) -> str:
     return (parties.get(pid or "") or {}).get("name") or (pid or "")
 
@@ -77,7 +81,9 @@ def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: T
     return render(request, "board.html", status=422 if errors else 200, board=grid, topics=topics, kinds=PARTY_KINDS,
                   form={"topic": topic or "", "kind": kind or "", "as_of": as_of or "", "at": at or ""},
                   errors=errors, caught_up=caught_up,
-                  json_url=_url("/v1/positions", topic=topic, as_of=as_of, at=at))
+                  # The instants the board used (a date's end of day), as the API takes them.
+                  json_url=_url("/v1/positions", topic=topic, **{k: _iso(v) for k, v in instants.items()}),
+                  report_url=_url("/v1/reports/positions", topic=topic, **{k: _iso(v) for k, v in instants.items()}))
 
 
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)

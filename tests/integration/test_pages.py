@@ -210,3 +210,13 @@ def test_a_rebuild_from_the_audit_page_needs_an_admin(desk: Any, live: Any) -> N
     refused = desk.post("/audit/rebuild/positions", data={"csrf": token})
     assert refused.status_code == 403 and "needs role admin" in refused.text
     assert not Control(live.app.recorder.datastore).rows().get("positions", {}).get("rebuild_requested")
+
+
+def test_the_boards_json_link_asks_the_api_for_what_the_board_shows(desk: Any) -> None:
+    board = desk.get("/", params={"topic": "miami-talks", "at": "2025-12-21"}).text
+    link = re.search(r'JSON: <a href="([^"]+)"', board).group(1).replace("&amp;", "&")
+    answer = desk.get(link)
+    assert answer.status_code == 200, link
+    items = answer.json()["items"]
+    assert items and all(f'href="/claims/{p["claim"]}"' in board for p in items)
+    assert board.count('class="cell stance stance-') == len(items)
