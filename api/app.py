@@ -18,6 +18,7 @@ from api.long_reads import LongReads
 from api.metrics import Metrics, MetricsMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import RequestId
+from api.pages import install as install_pages
 from api.routers import audit, claims, health, parties, positions, projections, topics
 
 DESCRIPTION = """
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by api/pages/docs.py with Swagger UI's files from our own static files
+        redoc_url=None,
         dependencies=[CleanQuery],  # a NUL in the query string: 422 (no text in PostgreSQL can hold it)
     )
     app.state.metrics = Metrics()
@@ -71,4 +74,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (parties, claims, topics, positions, projections, audit, health):
         app.include_router(module.router)
     app.include_router(metrics_router)
+    install_pages(app)  # the desk's pages at / (api/pages)
     return app
