@@ -30,6 +30,7 @@ from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
 from projections.positions import PositionsProjection, PositionsView
+from projections.reviews import ReviewsProjection, ReviewsView
 from projections.topics import TopicsProjection, TopicsView
 from projections.view import APPLICATION, NEXT, BatchProjection, View
 
@@ -41,6 +42,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
     "parties": (PartiesView, PartiesProjection),
     "topics": (TopicsView, TopicsProjection),
     "positions": (PositionsView, PositionsProjection),
+    "reviews": (ReviewsView, ReviewsProjection),
 }
 DATABASE_DOWN = (psycopg.OperationalError, OperationalError, InterfaceError)
 LIVE_BATCH = 1_000  # log positions a live batch covers

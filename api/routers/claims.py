@@ -31,6 +31,8 @@ from api.schemas.common import StatedAt, source_or_none
 from domain.errors import BatchRejected
 from domain.party import SLUG_PATTERN
 from projections.claims import decode_cursor, stated_key
+from api.jsonld import LD_JSON, wants_ld
+from api.routers.reviews import claim_reviews_ld
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"], dependencies=[Access])
 
@@ -135,7 +137,7 @@ def claim_from_view(doc: dict[str, Any]) -> ClaimOut:
     return ClaimOut.model_validate({**doc, "position": doc.get("position") or doc["text"]})
 
 
-@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties")])
+@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties", "reviews")])
 def list_claims(  # noqa: PLR0913
     app: App,
     services: AppServices,
@@ -168,7 +170,9 @@ def list_claims(  # noqa: PLR0913
         topic=topic, status=status, kind=kind, q=q,
         stated_from=lower, stated_to=upper, limit=limit, cursor=cursor,
     )
-    return ClaimPage(items=[claim_from_view(doc) for doc in items], next_cursor=next_cursor)
+    verdicts = services.view("reviews").of_claims([doc["id"] for doc in items]) if items else {}
+    return ClaimPage(items=[claim_from_view({**doc, "reviews": verdicts.get(doc["id"], [])}) for doc in items],
+                     next_cursor=next_cursor)
 
 
 def _stated(value: str, name: str) -> str:
@@ -188,19 +192,25 @@ def _upper(value: str) -> datetime:
     return key + timedelta(days=1) - timedelta(microseconds=1) if len(value) == 10 else key
 
 
-@router.get("/{claim_id}", response_model=ClaimOut)
-def get_claim(
+@router.get("/{claim_id}", response_model=ClaimOut, responses={200: {"content": {LD_JSON: {}}}})
+def get_claim(  # noqa: PLR0913
     claim_id: UUID,
     app: App,
     response: Response,
+    request: Request,
+    services: AppServices,
     version: Annotated[int | None, Query(ge=1, description="the claim as it was at this version")] = None,
     as_of: Annotated[datetime | None, Query(description="the claim as it was recorded at this time")] = None,
-) -> ClaimOut:
-    """A claim now, at a version, or as recorded at a time; ETag is the version shown."""
+) -> Any:
+    """A claim now, at a version, or as recorded at a time; ETag is the version shown.
+
+    With `Accept: application/ld+json`: its current verdicts as schema.org ClaimReview JSON-LD."""
     if as_of is not None and as_of.tzinfo is None:
         raise ProblemException(422, "as_of needs a UTC offset", kind="validation",
                                errors=[{"field": "as_of", "reason": "a date-time with offset, e.g. …Z"}])
     claim = app.get_claim(claim_id, version=version, as_of=as_of)
+    if wants_ld(request.headers.get("accept")):  # issue 13: its verdicts as schema.org ClaimReview
+        return claim_reviews_ld(request, claim, services)
     response.headers["ETag"] = f'"{claim.version}"'
     return ClaimOut.of(claim)
 
