@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     from api import cli_audit
 
     cli_audit.add_commands(commands)
+
+    from api import cli_backup
+
+    cli_backup.add_commands(commands)
     return parser
 
 
