@@ -105,7 +105,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.routers.events import end_feeds_on_exit
+    from api.routers.events import feeds_end_on_exit
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
@@ -129,10 +129,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # collection (every second or so under load) takes a millisecond, not 50.
         gc.collect()
         gc.freeze()
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                               access_log=settings.access_log))
-        server.handle_exit = end_feeds_on_exit(app, server.handle_exit)  # type: ignore[method-assign]
-        server.run()
+        with feeds_end_on_exit(app):  # open GET /v1/events answers end when shutdown begins
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                        access_log=settings.access_log)
     finally:
         services.close()
     return 0

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import orjson
@@ -48,17 +49,28 @@ def streams_of_app(app: Any) -> Streams:
     return state.feed_streams
 
 
-def end_feeds_on_exit(app: Any, handle_exit: Any) -> Any:
-    """Wrap a server's signal handler so that open feeds end (cleanly, within half a second) when shutdown begins.
+@contextmanager
+def feeds_end_on_exit(app: Any) -> Iterator[None]:
+    """While uvicorn serves ``app``: its shutdown signal first ends the open feeds (within half a second).
 
-    uvicorn's graceful shutdown waits for every answer to finish; a followed feed never would.
+    uvicorn's graceful shutdown waits for every answer to finish, and a followed feed never
+    would; nothing in ASGI tells an answer that shutdown has begun. So, for as long as this
+    lasts, uvicorn's signal handler is wrapped to tell the feeds first (uvicorn.run builds its
+    Server itself, so the class's handler is the one place to hook).
     """
+    import uvicorn
 
-    def handle(*args: Any) -> None:
+    original = uvicorn.Server.handle_exit
+
+    def handle_exit(server: Any, sig: int, frame: Any) -> None:
         streams_of_app(app).closing.set()
-        handle_exit(*args)
+        original(server, sig, frame)
 
-    return handle
+    uvicorn.Server.handle_exit = handle_exit  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        uvicorn.Server.handle_exit = original  # type: ignore[method-assign]
 
 
 def cloud_event(source: str, position: int, app: Any, stored: Any) -> dict[str, Any]:
