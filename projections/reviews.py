@@ -23,6 +23,9 @@ from projections.claims import decode_cursor, encode_cursor
 from projections.view import BatchProjection, View, topics_of
 
 
+_NOT_ON_CLAIM = {"claim_id", "recorded_by"}  # a claim's own `reviews` (from its events) show neither
+
+
 class ReviewsView(View):
     name = "reviews"
     tables = {
@@ -87,12 +90,13 @@ class ReviewsView(View):
         return [{**row["doc"], "claim": row["claim"]} for row in rows], next_cursor
 
     def of_claims(self, claim_ids: list[UUID]) -> dict[str, list[dict[str, Any]]]:
-        """The current verdicts on each of these claims (claim id -> reviews, oldest first)."""
+        """The current verdicts on each of these claims (claim id -> reviews, oldest first), as a claim shows them."""
         query = self.q("SELECT claim, doc FROM {review} WHERE current AND claim = ANY(%s) ORDER BY seq")
         found: dict[str, list[dict[str, Any]]] = {}
         with self.datastore.transaction(commit=False) as curs:
             for row in curs.execute(query, (claim_ids,)).fetchall():
-                found.setdefault(str(row["claim"]), []).append(row["doc"])
+                doc = {k: v for k, v in row["doc"].items() if k not in _NOT_ON_CLAIM}
+                found.setdefault(str(row["claim"]), []).append(doc)
         return found
 
 
