@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         default=True, description="coalesce concurrent POST /v1/claims into one transaction; off: one each"
     )
     group_commit_max: int = Field(default=500, ge=1, description="claims per group-commit transaction, at most")
+    feed_streams_per_key: int = Field(
+        default=4, ge=1, description="GET /v1/events answers an API key may have open at once; the next gets 429"
+    )
+    feed_heartbeat_seconds: float = Field(
+        default=15, gt=0, description="how often an idle followed feed sends a heartbeat (SSE comment, NDJSON blank line)"
+    )
 
     def eventsourcing_env(self, database_url: str) -> dict[str, str]:
         """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""

@@ -20,6 +20,7 @@ from api.metrics import router as metrics_router
 from api.middleware import RequestId
 from api.pages import install as install_pages
 from api.routers import audit, claims, health, parties, positions, projections, topics
+from api.routers import events, reviews  # issue 13: verdicts, provenance, the change feed
 
 DESCRIPTION = """
 Who said what, when, where it was reported, and how each party's position moves.
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             app.state.long_reads.close()
             app.state.services.position_listeners.remove(app.state.positions.advanced)
+            events.streams_of_app(app).closing.set()  # open change feeds end
             if owned:
                 app.state.services.close()
 
@@ -71,7 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(RequestId)  # a 413 from BodyLimit carries the request id too
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts every answer
     errors.install(app)
-    for module in (parties, claims, topics, positions, projections, audit, health):
+    for module in (parties, claims, reviews, topics, positions, projections, audit, events, health):
         app.include_router(module.router)
     app.include_router(metrics_router)
     install_pages(app)  # the desk's pages at / (api/pages)

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     from api import cli_audit
 
     cli_audit.add_commands(commands)
+
+    from api import cli_backup
+
+    cli_backup.add_commands(commands)
     return parser
 
 
@@ -117,6 +121,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.routers.events import feeds_end_on_exit
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
@@ -140,8 +145,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # collection (every second or so under load) takes a millisecond, not 50.
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                    access_log=settings.access_log)
+        with feeds_end_on_exit(app):  # open GET /v1/events answers end when shutdown begins
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                        access_log=settings.access_log)
     finally:
         services.close()
     return 0

@@ -15,6 +15,8 @@ reference and its target, and ``bench/results/bench-<events>.json`` collects the
 - queries: read latencies p50/p99 on that log, and a sequential scan of the event table
   (bench/queries.py).
 - pages: the desk's web pages, p50/p99 each, on the example data (bench/pages.py).
+- backup: `claims export` and `claims import` of that log, rate and peak RSS, beside a raw
+  COPY of the same rows out and in (bench/backup.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("ingest", "batch", "rebuild", "queries", "pages")
+PARTS = ("ingest", "batch", "rebuild", "queries", "pages", "backup")
 console = Console(width=max(150, Console().width))
 
 
@@ -55,6 +57,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "queries": ["bench.queries", "--home", home, "--requests", "10" if smoke else "200", "--json", out["queries"]],
         "pages": ["bench.pages", "--home", f"{home}-pages", "--requests", "10" if smoke else "200",
                   "--json", out["pages"]],
+        "backup": ["bench.backup", "--home", home, "--events", str(args.events), "--json", out["backup"]],
     }
 
 
@@ -91,6 +94,19 @@ def rows(part: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"figure": "sequential scan of the event table: events/s", "value": scan.get("events_per_second"),
                         "reference": "", "target": "", "met": None})
         return out
+    if part == "backup":
+        ref, events = result["raw_copy"], result["events"]
+        return [
+            {"figure": f"claims export: events/s ({events:,} events)", "value": result["export"]["events_per_second"],
+             "reference": f"raw COPY out {ref['out_rows_per_second']:,} rows/s", "target": "", "met": None},
+            {"figure": "claims import: events/s", "value": result["import"]["events_per_second"],
+             "reference": f"raw COPY in {ref['in_rows_per_second']:,} rows/s", "target": "", "met": None},
+            {"figure": "export / import: peak RSS MB",
+             "value": f"{result['export']['peak_rss_mb']:g} / {result['import']['peak_rss_mb']:g}",
+             "reference": "", "target": "flat in the log's size", "met": None},
+            {"figure": "restored head = source head", "value": str(result["same_head"]), "reference": "",
+             "target": "True", "met": result["same_head"]},
+        ]
     return []
 
 

@@ -35,6 +35,7 @@ from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
 from projections.positions import PositionsProjection, PositionsView
+from projections.reviews import ReviewsProjection, ReviewsView
 from projections.topics import TopicsProjection, TopicsView
 from projections.view import APPLICATION, NEXT, BatchProjection, View
 
@@ -46,6 +47,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
     "parties": (PartiesView, PartiesProjection),
     "topics": (TopicsView, TopicsProjection),
     "positions": (PositionsView, PositionsProjection),
+    "reviews": (ReviewsView, ReviewsProjection),
 }
 LIVE_BATCH = 1_000  # log positions a live batch covers
 # While events keep coming, a worker waits this long between batches, so that a batch holds what

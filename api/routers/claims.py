@@ -15,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from api.consistency import caught_up
 from api.deps import Access, App, AppServices, CurrentMeta, IfMatch
 from api.errors import ProblemException, validation_errors
+from api.jsonld import LD_JSON, wants_ld
 from api.reports import event_out
 from api.routers import written
+from api.routers.reviews import claim_reviews_ld
 from api.schemas.claims import (
     BatchOut,
     ClaimIn,
@@ -140,7 +142,7 @@ def claim_from_view(doc: dict[str, Any]) -> ClaimOut:
     return ClaimOut.model_validate({**doc, "position": doc.get("position") or doc["text"]})
 
 
-@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties")])
+@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties", "reviews")])
 def list_claims(  # noqa: PLR0913
     app: App,
     services: AppServices,
@@ -173,7 +175,9 @@ def list_claims(  # noqa: PLR0913
         topic=topic, status=status, kind=kind, q=q,
         stated_from=lower, stated_to=upper, limit=limit, cursor=cursor,
     )
-    return ClaimPage(items=[claim_from_view(doc) for doc in items], next_cursor=next_cursor)
+    verdicts = services.view("reviews").of_claims([doc["id"] for doc in items]) if items else {}
+    return ClaimPage(items=[claim_from_view({**doc, "reviews": verdicts.get(doc["id"], [])}) for doc in items],
+                     next_cursor=next_cursor)
 
 
 def _stated(value: str, name: str) -> str:
@@ -193,17 +197,23 @@ def _upper(value: str) -> datetime:
     return key + timedelta(days=1) - timedelta(microseconds=1) if len(value) == 10 else key
 
 
-@router.get("/{claim_id}", response_model=ClaimOut)
-def get_claim(
+@router.get("/{claim_id}", response_model=ClaimOut, responses={200: {"content": {LD_JSON: {}}}})
+def get_claim(  # noqa: PLR0913
     claim_id: UUID,
     app: App,
     response: Response,
+    request: Request,
+    services: AppServices,
     version: Annotated[int | None, Query(ge=1, description="the claim as it was at this version")] = None,
     as_of: Annotated[Instant | None, Query(description="the claim as it was recorded at this time "
                                                      "(a date alone: by the end of that day, UTC)")] = None,
-) -> ClaimOut:
-    """A claim now, at a version, or as recorded at a time; ETag is the version shown."""
+) -> Any:
+    """A claim now, at a version, or as recorded at a time; ETag is the version shown.
+
+    With `Accept: application/ld+json`: its current verdicts as schema.org ClaimReview JSON-LD."""
     claim = app.get_claim(claim_id, version=version, as_of=as_of)
+    if wants_ld(request.headers.get("accept")):  # issue 13: its verdicts as schema.org ClaimReview
+        return claim_reviews_ld(request, claim, services)
     response.headers["ETag"] = f'"{claim.version}"'
     return ClaimOut.of(claim)
 
