@@ -26,6 +26,15 @@ merges are new events. Errors are RFC 9457 `application/problem+json`.
 """
 
 
+def worker_app() -> FastAPI:
+    """The app of each process of `claims serve --workers N` (uvicorn calls it in every one).
+
+    Its settings come from the environment the supervisor set up: the database's URL, and
+    CLAIMS_RUN_PROJECTIONS off (the projections run once, in the supervisor).
+    """
+    return create_app(Settings())
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The API; it starts its own services (database, application) unless given them."""
     settings = settings or (services.settings if services else Settings())

@@ -47,6 +47,8 @@ class Services:
         if self.runner is not None:
             self.runner.stop()
         self.app.close()
+        if self.idempotency is not None:
+            self.idempotency.close()
         self.database.stop()
 
     def view(self, name: str) -> Any:
