@@ -15,6 +15,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
 import threading
 import time
 import traceback
@@ -329,8 +330,11 @@ class Runner:
         if self._listener.is_alive():
             self._listener.join(timeout=5)
 
-    def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
+    def connect(self, application_name: str | None = None) -> psycopg.Connection[Any]:
+        kwargs = dict(self._connect_kwargs)
+        if application_name:
+            kwargs["application_name"] = application_name
+        return psycopg.connect(self._conninfo, autocommit=True, **kwargs)
 
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
@@ -361,12 +365,14 @@ class _AdvisoryLock:
 
     def __init__(self, runner: Runner, name: str) -> None:
         self.key = lock_key(runner.schema, name)
+        self.name = name
         self.runner = runner
         self.conn: psycopg.Connection[Any] | None = None
         self.held = False
 
     def __enter__(self) -> _AdvisoryLock:
-        self.conn = self.runner.connect()
+        # Named, so that pg_stat_activity shows which process holds (or waits for) which projection.
+        self.conn = self.runner.connect(f"claims-projection {self.name} pid {os.getpid()}")
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         self.held = bool(row and row[0])
         return self
