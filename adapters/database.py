@@ -79,6 +79,25 @@ class Database:
         self.url = None
 
 
+def read_datastore(settings: Settings) -> Any:
+    """A connection pool on ``settings.read_database_url`` (a hot standby), for the read models' queries.
+
+    Same schema and pool sizes as the primary's; nothing is created there (a standby is read-only:
+    its tables are the primary's, replayed).
+    """
+    from eventsourcing.postgres import PostgresDatastore
+    from psycopg.conninfo import conninfo_to_dict
+
+    assert settings.read_database_url is not None
+    conn = conninfo_to_dict(settings.read_database_url)
+    return PostgresDatastore(
+        dbname=str(conn.get("dbname", "postgres")), host=str(conn.get("host", "localhost")),
+        port=str(conn.get("port", "5432")), user=str(conn.get("user", "postgres")),
+        password=str(conn.get("password", "")), schema=settings.db_schema, connect_timeout=5,
+        pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow, pre_ping=settings.pool_pre_ping,
+    )
+
+
 def _forget_dead_users(pgdata: Path) -> None:
     """Drop processes that died without leaving (SIGKILL) from the embedded server's list of users.
 

@@ -8,7 +8,7 @@ from typing import Any
 from eventsourcing.postgres import PostgresDatastore
 
 from adapters.audit import AuditLog
-from adapters.database import Database
+from adapters.database import Database, read_datastore
 from adapters.group_commit import ClaimGroupCommit
 from adapters.idempotency import IdempotencyStore
 from adapters.keys import KeyStore
@@ -16,7 +16,7 @@ from adapters.recorder import datastore_of
 from adapters.settings import Settings
 from domain.application import ClaimsApplication
 from projections.parties import PartiesView
-from projections.runner import Runner, views
+from projections.runner import Runner, views, views_on
 from projections.view import View
 
 
@@ -32,6 +32,7 @@ class Services:
     runner: Runner | None = field(default=None)
     idempotency: IdempotencyStore | None = field(default=None)
     group_commit: ClaimGroupCommit | None = field(default=None)
+    read_datastore: PostgresDatastore | None = field(default=None)  # a hot standby's, if reads go there
 
     @property
     def datastore(self) -> PostgresDatastore:
@@ -49,6 +50,8 @@ class Services:
         self.app.close()
         if self.idempotency is not None:
             self.idempotency.close()
+        if self.read_datastore is not None:
+            self.read_datastore.close()
         self.database.stop()
 
     def view(self, name: str) -> Any:
@@ -79,7 +82,13 @@ def bootstrap(settings: Settings | None = None) -> Services:
             suggest_parties=suggest_parties,
         )
         AuditLog.of(app).install()  # hash chain and append-only triggers on the events table
-        read_models.update(views(app))
+        read_models.update(views(app))  # tables created on the primary, where the projections write
+        standby = None
+        if settings.read_database_url:
+            # The read routes (and X-Min-Position's wait: the standby's own tracking positions)
+            # query the standby; the runner makes its own views, on the primary.
+            standby = read_datastore(settings)
+            read_models.update(views_on(standby))
         datastore = datastore_of(app)
         keys = KeyStore(datastore)
         keys.create_table()
@@ -90,5 +99,5 @@ def bootstrap(settings: Settings | None = None) -> Services:
         raise
     return Services(
         settings=settings, database=database, app=app, views=read_models, keys=keys, idempotency=idempotency,
-        group_commit=pipelines[0] if pipelines else None,
+        group_commit=pipelines[0] if pipelines else None, read_datastore=standby,
     )

@@ -65,6 +65,11 @@ def views(app: ClaimsApplication) -> dict[str, View]:
     return made
 
 
+def views_on(datastore: Any) -> dict[str, View]:
+    """Every projection's view on ``datastore`` as it is (a hot standby's: nothing is created there)."""
+    return {name: view_class(datastore) for name, (view_class, _) in PROJECTIONS.items()}
+
+
 def lock_key(schema: str, name: str) -> int:
     """The advisory lock key of a projection (per schema, so that schemas do not share workers)."""
     digest = hashlib.sha256(f"claims-projection:{schema}:{name}".encode()).digest()
