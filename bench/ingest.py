@@ -323,10 +323,14 @@ def disk(url: str, schema: str) -> dict[str, Any]:
         sizes = dict(conn.execute(
             "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchall())
-    table = sizes.get("claims_events", 0)
-    views = sum(v for k, v in sizes.items() if k != "claims_events")
-    return {"events": events, "events_table_bytes": table, "bytes_per_event": round(table / events) if events else None,
-            "views_bytes": views, "view_bytes_per_event": round(views / events) if events else None}
+    table, chain = sizes.get("claims_events", 0), sizes.get("event_chain", 0)
+    views = sum(v for k, v in sizes.items() if k not in ("claims_events", "event_chain"))
+
+    def each(n: int) -> int | None:
+        return round(n / events) if events else None
+
+    return {"events": events, "events_table_bytes": table, "bytes_per_event": each(table),
+            "chain_bytes_per_event": each(chain), "views_bytes": views, "view_bytes_per_event": each(views)}
 
 
 class Watcher(threading.Thread):
@@ -614,8 +618,9 @@ def report(result: dict[str, Any]) -> None:
                               f" {pc['wal_bytes']} bytes; RSS MB API {rss['api']}, projections {rss['projections']},"
                               f" PostgreSQL {rss['postgres']}", highlight=False)
     for name, d in (result.get("disk") or {}).items():
-        console.print(f"{name}: {d['events']:,} events, {d['bytes_per_event']} bytes each on disk (events table),"
-                      f" views {d['view_bytes_per_event']} bytes per event", highlight=False)
+        console.print(f"{name}: {d['events']:,} events, on disk per event: {d['bytes_per_event']} bytes (events"
+                      f" table), {d['chain_bytes_per_event']} (hash chain), {d['view_bytes_per_event']} (views, keys,"
+                      " idempotency)", highlight=False)
     targets = Table(title="Targets (issue: speed at scale)")
     for column in ("figure", "value", "reference (same run)", "target", ""):
         targets.add_column(column, justify="right" if column == "value" else "left")

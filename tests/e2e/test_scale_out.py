@@ -269,6 +269,13 @@ def test_killed_workers_and_api_processes_lose_skip_and_repeat_nothing(
             lags.append(max(times[i] - acked_at, 0.0))
     assert len(lags) > 0.9 * len(load.acks)
 
+    # /metrics, answered by one process, counts the answers of all (the killed one's included).
+    counted = 0.0
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("claims_http_requests_total{") and 'route="/v1/claims"' in line and 'status="201"' in line:
+            counted += float(line.rsplit(" ", 1)[1])
+    assert len(load.acks) <= counted <= len(load.acks) + load.retries, (counted, len(load.acks))
+
     # The views, resumed across the kill, equal a clean rebuild from the first event.
     resumed_views = {name: view_rows(services, name) for name in services.views}
     code, output = home.run("projections", "rebuild", "--all", timeout=180)
