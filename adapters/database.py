@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,25 @@ class Database:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.settings.db_schema)))
         self.url = url
         return url
+
+    @contextlib.contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Hold, across processes, the right to create or change the schema's tables.
+
+        Processes starting together (two `claims project` replicas, `claims serve --workers`)
+        would otherwise run the same CREATE … IF NOT EXISTS and CREATE OR REPLACE at once,
+        which PostgreSQL refuses with "tuple concurrently updated". A session advisory lock
+        makes them take turns; it goes with the session, however the process ends.
+        """
+        assert self.url is not None, "start() first"
+        digest = hashlib.sha256(f"claims-schema:{self.settings.db_schema}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def _start_embedded(self, home: Path) -> str:
         with warnings.catch_warnings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,9 @@ def bootstrap(settings: Settings | None = None) -> Services:
     settings = settings or Settings()
     database = Database(settings)
     url = database.start()
+    ddl = contextlib.ExitStack()
     try:
+        ddl.enter_context(database.schema_lock())  # processes starting together take turns at the DDL
         read_models: dict[str, View] = {}  # made once the application (whose pool they share) exists
 
         def suggest_parties(name: str) -> list[dict[str, Any]]:
@@ -95,8 +98,10 @@ def bootstrap(settings: Settings | None = None) -> Services:
         idempotency = IdempotencyStore(datastore, ttl_hours=settings.idempotency_ttl_hours)
         idempotency.create_table()
     except BaseException:
+        ddl.close()
         database.stop()
         raise
+    ddl.close()
     return Services(
         settings=settings, database=database, app=app, views=read_models, keys=keys, idempotency=idempotency,
         group_commit=pipelines[0] if pipelines else None, read_datastore=standby,

@@ -85,6 +85,14 @@ class Cluster(homes.Home):
             ).fetchone()
         return int(row["application_name"].rsplit(" ", 1)[1]) if row else None
 
+    def sessions(self) -> set[int]:
+        """The pids of the processes with projection sessions (holding a lock or standing by)."""
+        assert self.services is not None
+        with self.services.datastore.transaction(commit=False) as curs:
+            rows = curs.execute("SELECT application_name FROM pg_stat_activity"
+                                " WHERE application_name LIKE 'claims-projection %%'").fetchall()
+        return {int(r["application_name"].rsplit(" ", 1)[1]) for r in rows}
+
     def tidy(self) -> None:
         if self.services is not None:
             self.services.close()
@@ -103,6 +111,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster,
             home.workers.append(home.start("project")[0])
         with httpx.Client(base_url=url, timeout=10) as http:
             register_parties(http)
+        deadline = time.monotonic() + 60
+        # Both workers up (each has projection sessions: holding, or standing by), one holding each projection.
+        while any(home.holder(name) is None for name in home.services.views) or home.sessions() != {
+                w.pid for w in home.workers}:
+            assert all(w.poll() is None for w in home.workers), "a `claims project` worker exited"
+            assert time.monotonic() < deadline, "the projections found no worker"
+            time.sleep(0.1)
         yield home, api, url
     finally:
         home.tidy()
