@@ -25,6 +25,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
+import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
@@ -72,6 +73,8 @@ class Verification:
     reason: str | None = None
     prefix: int | None = None
     prefix_head: bytes | None = None
+    head_position: int = 0  # the position of the last event verified (0: none)
+    resumed_after: int = 0  # the walk started after this position, remembered as verified before (0: a full walk)
 
     def as_dict(self) -> dict[str, Any]:
         """The answer of ``GET /v1/audit/verify``."""
@@ -226,17 +229,32 @@ class AuditLog:
             for r in rows
         ]
 
-    def verify(self, prefix: int | None = None) -> Verification:
-        """Re-hash the whole log from the events table and compare with the chain, in batches.
+    def verify(
+        self, prefix: int | None = None, *, connection: Any = None, resume: bool = False
+    ) -> Verification:
+        """Re-hash the log from the events table and compare with the chain, in batches.
 
         Reports the first position where they part: an event changed (hash mismatch), missing
         (the chain has it, the table not), or added (no chain entry), or the chain itself
         broken (a link whose prev_hash is not the hash before it). With ``prefix``, also
         gives the hash after the first ``prefix`` events (to compare with a checkpoint).
+
+        With ``resume``, the walk starts after the point the last intact verification
+        remembered (``audit_verified``), once that point still checks out: the chain still
+        holds its hash there and both tables still hold as many entries up to it. What that
+        cannot see (an event before the point rewritten in place with its chain entries) only
+        the full walk finds; see docs/security.md. An intact answer moves the point forward.
+        ``connection``: run on this connection (not one of the pool's), e.g. a long-read lane's.
         """
-        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+        if connection is None:
+            with self.datastore.get_connection() as conn:
+                return self.verify(prefix, connection=conn, resume=resume)
+        conn = connection
+        with conn.transaction(force_rollback=True):
             # One snapshot for both tables, read through server-side cursors a batch at a time.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            start = self._resume_point(conn) if resume and prefix is None else None
+            after, prev, count = start or (0, GENESIS, 0)
             with (
                 conn.cursor(name="audit_events", row_factory=tuple_row) as events,
                 conn.cursor(name="audit_chain", row_factory=tuple_row) as chain,
@@ -244,18 +262,72 @@ class AuditLog:
                 events.itersize = chain.itersize = BATCH
                 events.execute(self._q(
                     "SELECT notification_id, originator_id::text, originator_version, topic, state "
-                    "FROM {schema}.{events} ORDER BY notification_id"
-                ))
-                chain.execute(self._q("SELECT position, hash, prev_hash FROM {schema}.{chain} ORDER BY position"))
-                return self._compare(_merge(iter(events), iter(chain)), prefix)
+                    "FROM {schema}.{events} WHERE notification_id > %s ORDER BY notification_id"
+                ), (after,))
+                chain.execute(self._q(
+                    "SELECT position, hash, prev_hash FROM {schema}.{chain} WHERE position > %s ORDER BY position"
+                ), (after,))
+                result = self._compare(_merge(iter(events), iter(chain)), prefix, prev, count, after)
+        if result.ok and result.head_position > after:
+            self._remember(conn, result)
+        return result
+
+    # -- the point the last intact verification reached ------------------------------------
+
+    def _verified_table(self) -> sql.Composed:
+        return self._q("{schema}.audit_verified")
+
+    def _resume_point(self, conn: Any) -> tuple[int, bytes, int] | None:
+        """(position, hash, events) the last intact walk reached, if the log up to it still checks out."""
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".audit_verified',)).fetchone()
+        if not exists or not _first(exists):
+            return None
+        row = conn.execute(sql.SQL("SELECT position, hash, events FROM {} WHERE events_table = %s").format(
+            self._verified_table()), (self.events_table,)).fetchone()
+        if row is None:
+            return None
+        position, digest, events = (row[k] for k in ("position", "hash", "events")) if isinstance(row, dict) else row
+        check = conn.execute(self._q(
+            "SELECT (SELECT hash FROM {schema}.{chain} WHERE position = %(p)s) AS hash,"
+            " (SELECT count(*) FROM {schema}.{chain} WHERE position <= %(p)s) AS chained,"
+            " (SELECT count(*) FROM {schema}.{events} WHERE notification_id <= %(p)s) AS stored"
+        ), {"p": position}).fetchone()
+        found = tuple(check.values()) if isinstance(check, dict) else tuple(check)
+        if found[0] is None or bytes(found[0]) != bytes(digest) or found[1] != events or found[2] != events:
+            log.warning("the log up to position %d no longer matches its last verification: walking it all", position)
+            return None  # the full walk finds where
+        return int(position), bytes(digest), int(events)
+
+    def _remember(self, conn: Any, result: Verification) -> None:
+        try:
+            self._write_point(conn, result)
+        except psycopg.Error as e:  # a role that may only read still verifies; the next walk starts further back
+            log.warning("could not remember the verified point %d: %s", result.head_position, e)
+
+    def _write_point(self, conn: Any, result: Verification) -> None:
+        with conn.transaction():
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".audit_verified',)).fetchone()
+            if not _first(exists):
+                conn.execute(sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (events_table text PRIMARY KEY, position bigint NOT NULL,"
+                    " hash bytea NOT NULL, events bigint NOT NULL, verified_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self._verified_table()))
+            conn.execute(sql.SQL(
+                "INSERT INTO {t} AS v (events_table, position, hash, events) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (events_table) DO UPDATE SET position = EXCLUDED.position, hash = EXCLUDED.hash,"
+                " events = EXCLUDED.events, verified_at = now() WHERE v.position < EXCLUDED.position"
+            ).format(t=self._verified_table()), (self.events_table, result.head_position, result.head, result.events))
 
     @staticmethod
-    def _compare(rows: Iterator[tuple[int, Any, Any]], prefix: int | None) -> Verification:
-        prev, count = GENESIS, 0
+    def _compare(
+        rows: Iterator[tuple[int, Any, Any]], prefix: int | None,
+        prev: bytes = GENESIS, count: int = 0, after: int = 0,
+    ) -> Verification:
         prefix_head = GENESIS if prefix == 0 else None
+        last = after
 
         def bad(position: int, reason: str) -> Verification:
-            return Verification(False, count, prev, position, reason, prefix, prefix_head)
+            return Verification(False, count, prev, position, reason, prefix, prefix_head, last, after)
 
         for position, event, link_row in rows:
             if event is None:
@@ -273,10 +345,11 @@ class AuditLog:
             if digest != bytes(recorded_hash):
                 return bad(position, f"the event at position {position} does not hash to its recorded hash "
                                      "(the event or its chain entry was changed)")
-            prev, count = digest, count + 1
+            prev, count, last = digest, count + 1, position
             if count == prefix:
                 prefix_head = digest
-        return Verification(True, count, prev, prefix=prefix, prefix_head=prefix_head)
+        return Verification(True, count, prev, prefix=prefix, prefix_head=prefix_head, head_position=last,
+                            resumed_after=after)
 
 
 def decode_timestamp(app: Any, event: AuditEvent) -> datetime | None:
@@ -305,6 +378,10 @@ def _merge(events: Iterator[tuple[Any, ...]], chain: Iterator[tuple[Any, ...]]) 
         else:
             yield event[0], event, link_row
             event, link_row = next(events, None), next(chain, None)
+
+
+def _first(row: Any) -> Any:
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
 
 
 def _bytes(value: Any) -> bytes | None:

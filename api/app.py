@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from adapters.settings import Settings
 from api import errors
 from api.bootstrap import Services, bootstrap
+from api.consistency import PositionWatch
 from api.deps import CleanQuery
 from api.idempotency import Idempotency
 from api.limits import BodyLimit
+from api.long_reads import LongReads
 from api.metrics import Metrics, MetricsMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import RequestId
@@ -46,11 +48,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.metrics.services = app.state.services
         if app.state.services.group_commit is not None:
             app.state.services.group_commit.report_to(app.state.metrics.group_commit_size.observe)
+        app.state.positions = PositionWatch(app.state.services)
+        # This process's workers tell the primary's positions; reads from a standby wait on its own.
+        fed = app.state.services.read_datastore is None
+        if fed:
+            app.state.services.position_listeners.append(app.state.positions.advanced)
+        app.state.long_reads = LongReads(app.state.services.datastore.pool)
         if owned and settings.run_projections:
             app.state.services.run_projections()
         try:
             yield
         finally:
+            app.state.long_reads.close()
+            if fed:
+                app.state.services.position_listeners.remove(app.state.positions.advanced)
             if owned:
                 app.state.services.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ class Services:
     idempotency: IdempotencyStore | None = field(default=None)
     group_commit: ClaimGroupCommit | None = field(default=None)
     read_datastore: PostgresDatastore | None = field(default=None)  # a hot standby's, if reads go there
+    # Told (projection, position) as the workers of this process move on (the API's X-Min-Position waits).
+    position_listeners: list[Callable[[str, int], None]] = field(default_factory=list)
 
     @property
     def datastore(self) -> PostgresDatastore:
@@ -42,7 +45,9 @@ class Services:
 
     def run_projections(self, names: list[str] | None = None) -> Runner:
         """Start the projection workers in this process."""
-        self.runner = Runner(self.app, names).start()
+        runner = Runner(self.app, names)
+        runner.listeners = self.position_listeners
+        self.runner = runner.start()
         return self.runner
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import re
 import signal
 import sys
 import uuid
@@ -16,14 +17,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from adapters.settings import Settings
 from api.bootstrap import bootstrap
+from api.cli_text import inert, safe
+from api.schemas.when import parse_instant
 from domain.base import Meta
 from domain.errors import DomainError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # a message stays one line, piped or not
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load", help="record parties, topics and claims from JSON/NDJSON files")
     load.add_argument("files", nargs="+", type=Path)
+    load.add_argument("--keep-going", action="store_true",
+                      help="record the good records even if some fail (default: any bad record records nothing)")
     load.set_defaults(run=_load)
 
     history = commands.add_parser("history", help="a claim's events")
@@ -52,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     project.set_defaults(run=_project)
 
     positions = commands.add_parser("positions", help="the positions report")
-    positions.add_argument("--party")
-    positions.add_argument("--topic")
+    positions.add_argument("--party", help="a party's id or any of its names")
+    positions.add_argument("--topic", type=_slug, help="a topic's id (a slug)")
     positions.add_argument("--as-of", type=_aware, help="system time: only what was recorded by then")
     positions.add_argument("--at", type=_aware, help="valid time: only statements made by then")
     positions.add_argument("--format", choices=["table", "json", "csv", "markdown"], default="table")
@@ -77,11 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _slug(value: str) -> str:
+    from domain.party import SLUG_PATTERN
+
+    if not re.match(SLUG_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"{value!r} is no topic id: lower-case letters, digits and -, e.g. miami-talks")
+    return value
+
+
 def _aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError("needs a UTC offset, e.g. 2025-12-22T00:00:00Z")
-    return parsed
+    """--as-of and --at: read exactly as the API reads as_of and at (api/schemas/when.py)."""
+    try:
+        return parse_instant(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args, Settings())
     except DomainError as e:
-        err_console.print(f"[red]error:[/red] {e.detail}")
+        err_console.print(f"[red]error:[/red] {inert(e.detail)}")
         return 1
     except KeyboardInterrupt:
         return 130
@@ -195,10 +210,14 @@ def _positions(args: argparse.Namespace, settings: Settings) -> int:
     services = bootstrap(settings)
     try:
         party = services.app.resolve_party(args.party, field="party").slug if args.party else None
+        if args.topic:
+            services.app.get_topic(args.topic)  # an unknown topic is an error (exit 1), as an unknown party is
         rows = services.view("positions").positions(party=party, topic=args.topic, as_of=args.as_of, at=args.at)
     finally:
         services.close()
     cells = report_cells(rows)
+    if sys.stdout.isatty():
+        cells = [[safe(c) for c in row] for row in cells]
     if args.format == "json":
         import orjson
 
@@ -206,14 +225,14 @@ def _positions(args: argparse.Namespace, settings: Settings) -> int:
     elif args.format == "csv":
         sys.stdout.write(csv_table(REPORT_COLUMNS, cells))
     elif args.format == "markdown":
-        sys.stdout.write(markdown_table(REPORT_COLUMNS, cells))
+        sys.stdout.write(markdown_table(REPORT_COLUMNS, [[safe(c) for c in row] for row in cells]))
     else:
         table = Table(title="positions")
         for column in ("party", "topic", "stance", "position", "speaker", "stated at", "claims"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(row["party"], row["topic"], row["stance"], row["position"], row["speaker"],
-                          row["stated_at"], str(row["claims"]))
+            table.add_row(*(Text(safe(row[c])) for c in ("party", "topic", "stance", "position", "speaker",
+                                                          "stated_at", "claims")))
         console.print(table)
     return 0
 
@@ -232,8 +251,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         rebuild = row["rebuild"] and f"{row['rebuild']['events_done']}/{row['rebuild']['events_total']}"
         error = row["error"] and f"event {row['error']['position']}: {row['error']['error']}"
-        table.add_row(row["name"], row["state"], str(row["position"]), str(row["head"]), str(row["lag"]),
-                      str(row["lag_seconds"]), rebuild or "", error or "")
+        table.add_row(*(Text(safe(v)) for v in (row["name"], row["state"], row["position"], row["head"], row["lag"],
+                                                row["lag_seconds"], rebuild or "", error or "")))
     console.print(table)
     return 0
 
@@ -276,7 +295,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     for name in failed:
-        err_console.print(f"[red]failed:[/red] {name}: {rows[name]['error']}")
+        err_console.print(f"[red]failed:[/red] {name}: {inert(rows[name]['error'])}")
     return 1 if failed else 0
 
 
@@ -289,11 +308,18 @@ def _cli_meta() -> Meta:
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> int:
+    """Record the files' records; exit 0 when every one was recorded (or was there already), else 1.
+
+    The whole input is checked first, every rule of the application included (against the
+    store, nothing written): a bad record records nothing, and every bad one is listed with its
+    place (file:line or file[index]), field and reason. ``--keep-going`` records the good ones.
+    """
+    from adapters.dryrun import TrialApplication
     from api.loader import Loader, parse, read_records
 
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
-        err_console.print(f"[red]error:[/red] no such file: {', '.join(missing)}")
+        err_console.print(f"[red]error:[/red] no such file: {inert(', '.join(missing))}")
         return 2
     lines, invalid = [], []
     for path in args.files:
@@ -304,31 +330,45 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
                 invalid.append(str(e))
     if invalid:
         for message in invalid:
-            err_console.print(f"[red]invalid:[/red] {message}")
+            err_console.print(f"[red]invalid:[/red] {inert(message)}")
         err_console.print(f"nothing recorded: {len(invalid)} invalid record(s)")
         return 1
     services = bootstrap(settings)
     try:
-        loader = Loader(services.app, _cli_meta)
-        columns = (TextColumn("loading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err_console, transient=True, disable=len(lines) < 200) as progress:
-            task = progress.add_task("load", total=len(lines))
-            for line in lines:
-                loader.add(line)
-                progress.advance(task)
-            loader.flush()
+        if not args.keep_going:
+            trial = _run_loader(Loader(TrialApplication(services.app), _cli_meta), lines, "checking")
+            if trial.report.failures:
+                for failure in trial.report.failures:
+                    err_console.print(f"[red]failed:[/red] {inert(failure)}")
+                err_console.print(f"nothing recorded: {len(trial.report.failures)} of {len(lines)} record(s) "
+                                  "would fail (--keep-going records the others)")
+                return 1
+        loader = _run_loader(Loader(services.app, _cli_meta), lines, "loading")
     finally:
         services.close()
     report = loader.report
     for failure in report.failures:
-        err_console.print(f"[red]failed:[/red] {failure}")
+        err_console.print(f"[red]failed:[/red] {inert(failure)}")
     console.print(f"{report.recorded} recorded, {report.unchanged} unchanged, {len(report.failures)} failed")
     return 1 if report.failures else 0
 
 
+def _run_loader(loader: Any, lines: list[Any], what: str) -> Any:
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=len(lines) < 200) as progress:
+        task = progress.add_task(what, total=len(lines))
+        for line in lines:
+            loader.add(line)
+            progress.advance(task)
+        loader.flush()
+    return loader
+
+
 def _history(args: argparse.Namespace, settings: Settings) -> int:
+    """A claim's events: one line each in a table (what changed, summarised), all of them as JSON."""
     import orjson
 
+    from api.cli_text import summaries, when
     from api.reports import event_out
 
     services = bootstrap(settings)
@@ -340,13 +380,18 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(orjson.dumps([e.model_dump(mode="json") for e in events], option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
         return 0
-    table = Table(title=f"claim {args.claim_id}")
-    for column in ("version", "type", "recorded at", "by", "correlation id", "data"):
-        table.add_column(column, overflow="fold")
-    for e in events:
-        data = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, [], {}))
-        table.add_row(str(e.version), e.type, e.recorded_at.isoformat(), e.recorded_by, e.correlation_id, data)
-    console.print(table)
+    # One line per event. In a terminal, cut to its width (a long summary ends in …); piped, whole.
+    out = console if sys.stdout.isatty() else Console(width=1_000_000, no_color=True)
+    rows = [["v", "type", "recorded at", "by", "request", "what"]]
+    for e, summary in zip(events, summaries(events), strict=True):
+        rows.append([str(e.version), e.type, when(e.recorded_at), safe(e.recorded_by), safe(e.correlation_id), summary])
+    if out.width < 160:  # the request id is long; --format json has it
+        rows = [row[:4] + row[5:] for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    out.print(Text(f"claim {args.claim_id}", style="bold"), no_wrap=True, overflow="ellipsis")
+    for number, row in enumerate(rows):
+        cells = [row[0].rjust(widths[0]), *(c.ljust(w) for c, w in zip(row[1:-1], widths[1:], strict=True)), row[-1]]
+        out.print(Text("  ".join(cells), style="bold" if number == 0 else ""), no_wrap=True, overflow="ellipsis")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -231,5 +232,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return problem(request, 500, "an unexpected error; it has been logged", "internal")
+        # Starlette answers this outside every middleware, RequestId's too: the header is set here.
+        request_id = getattr(request.state, "request_id", None) or "-"
+        error_id = uuid.uuid4().hex[:12]
+        log.error("unhandled error in %s %s (request id %s, error id %s)", request.method, request.url.path,
+                  request_id, error_id, exc_info=exc)
+        response = problem(request, 500, f"an unexpected error; it has been logged (error id {error_id})",
+                           "internal", error_id=error_id)
+        response.headers["X-Request-ID"] = request_id
+        return response

@@ -24,6 +24,7 @@ from api.schemas.parties import AliasIn, MergeIn, PartyIn, TopicIn
 from domain.application import ClaimsApplication
 from domain.base import Meta
 from domain.errors import AliasTaken, BatchRejected, ClaimAlreadyRetracted, DomainError, PartyExists
+from domain.names import distinct_names
 
 CLAIM_BATCH = 500
 
@@ -97,7 +98,12 @@ def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     raw = path.read_bytes()
     stripped = raw.lstrip()
     if stripped.startswith(b"["):
-        for index, record in enumerate(orjson.loads(raw)):
+        try:
+            records = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:  # nested too deep, cut short, not UTF-8 …: where, and why
+            yield f"{path}:{e.lineno}", e
+            return
+        for index, record in enumerate(records):
             yield f"{path}[{index}]", record
         return
     for number, line in enumerate(raw.splitlines(), start=1):
@@ -158,7 +164,8 @@ class Loader:
         try:
             changed = self._do(line.type, line.record)
         except DomainError as e:
-            self.report.failures.append(f"{line.place}: {line.type}: {e.detail}")
+            where = f"{line.type} {e.field}" if e.field else line.type
+            self.report.failures.append(f"{line.place}: {where}: {e.detail}")
             return
         if changed:
             self.report.recorded += 1
@@ -233,6 +240,7 @@ def _same_party(app: ClaimsApplication, r: PartyIn) -> bool:
     except DomainError:
         return False
     affiliation = app.resolve_party(r.affiliation).slug if r.affiliation else None
-    return (party.name, party.kind, party.affiliation) == (r.name, r.kind, affiliation) and set(r.aliases) <= set(
+    aliases = distinct_names([r.name, *r.aliases])[1:]  # as registration keeps them
+    return (party.name, party.kind, party.affiliation) == (r.name, r.kind, affiliation) and set(aliases) <= set(
         party.aliases
     )

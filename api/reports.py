@@ -21,21 +21,26 @@ def report_cells(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return [[str(row[c]) for c in REPORT_COLUMNS] for row in rows]
 
 
-def csv_table(columns: Sequence[str], rows: list[list[str]]) -> str:
+def csv_rows(rows: Sequence[Sequence[str]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    writer.writerows(rows)
+    csv.writer(out).writerows(rows)
     return out.getvalue()
 
 
-def markdown_table(columns: Sequence[str], rows: list[list[str]]) -> str:
-    def cell(value: str) -> str:
-        return value.replace("|", "\\|").replace("\n", " ")
+def csv_table(columns: Sequence[str], rows: list[list[str]]) -> str:
+    return csv_rows([columns, *rows])
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+
+def markdown_header(columns: Sequence[str]) -> str:
+    return "| " + " | ".join(columns) + " |\n" + "|" + "---|" * len(columns) + "\n"
+
+
+def markdown_row(row: Sequence[str]) -> str:
+    return "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in row) + " |\n"
+
+
+def markdown_table(columns: Sequence[str], rows: list[list[str]]) -> str:
+    return markdown_header(columns) + "".join(markdown_row(row) for row in rows)
 
 
 def event_out(event: Any) -> EventOut:

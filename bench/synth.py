@@ -392,7 +392,9 @@ class ClaimMaker:
         if about is not None and about != speaker:
             fields["about"] = self.party_ref(about)
         if r.random() < 0.1:
-            fields["co_speakers"] = [s for s in {self.speaker() for _ in range(r.randint(1, 2))} if s != speaker]
+            canon = dict(self.world.duplicates)  # a duplicate and its survivor are one party (once merged)
+            co = {canon.get(s, s): s for s in {self.speaker() for _ in range(r.randint(1, 2))}}
+            fields["co_speakers"] = [s for c, s in co.items() if c != canon.get(speaker, speaker)]
         if r.random() < 0.6:
             fields["position"] = f"{self.names[speaker]} {_STANCE_PHRASES[stance]} {topic[1].lower()}"
         if r.random() < 0.2:

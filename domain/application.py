@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.base import Meta, Recorded
-from domain.claim import Claim
+from domain.claim import Claim, check_speakers, supersession_chain
 from domain.commands import RecordClaim
 from domain.directory import Lookups, PartyDirectory
 from domain.errors import (
@@ -33,7 +33,7 @@ from domain.errors import (
 from domain.party_cases import PartyCases
 from domain.ports import ClaimPipeline, PipelineFactory, StreamStore, Suggest
 from domain.topic import Topic
-from domain.use_cases import RecordConflictError, Saved, _unique
+from domain.use_cases import RecordConflictError, Saved
 
 __all__ = ["ClaimsApplication", "PendingClaim", "Saved"]
 
@@ -273,9 +273,10 @@ class ClaimsApplication(PartyCases):
 
     def supersede_claim(self, claim_id: UUID, by_claim: UUID, reason: str | None, meta: Meta) -> Saved[Claim]:
         """Replace a claim by another, existing one."""
+        successors: list[str] = []
         if by_claim != claim_id:
-            self._existing_claim(by_claim, field="by_claim")
-        return self._amend(claim_id, lambda claim: claim.supersede(str(by_claim), reason, meta))
+            successors = supersession_chain(self._existing_claim(by_claim, field="by_claim"), self.get_claim)
+        return self._amend(claim_id, lambda claim: claim.supersede(str(by_claim), reason, meta, successors))
 
     def _amend(self, claim_id: UUID, command: Callable[[Claim], None]) -> Saved[Claim]:
         def attempt() -> Saved[Claim]:
@@ -296,6 +297,7 @@ class ClaimsApplication(PartyCases):
         fields = command.asserted()
         for name in _PARTY_FIELDS:
             fields[name] = self._party_refs(name, fields[name], seen)
+        check_speakers(fields["speaker"], fields["co_speakers"])
         topic = self._topic_for_claim(command.topic, meta, seen)
         claim = Claim(id=command.id or uuid4(), meta=meta, **fields)
         existing = self._find_claim(command.id) if command.id else None  # a new uuid4 exists nowhere yet
@@ -323,7 +325,7 @@ class ClaimsApplication(PartyCases):
         if value is None:
             return None
         if isinstance(value, list):
-            return _unique([self._party_id(v, f"{name}[{i}]", seen) for i, v in enumerate(value)])
+            return [self._party_id(v, f"{name}[{i}]", seen) for i, v in enumerate(value)]  # repeats: check_speakers
         return self._party_id(value, name, seen)
 
     def _party_id(self, name: str, field: str, seen: Lookups) -> str:

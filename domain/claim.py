@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -131,6 +132,13 @@ class Claim(Recorded):
             raise InvalidCorrection("a correction needs a reason", field="reason")
         if all(getattr(self, name) == value for name, value in changes.items()):
             raise InvalidCorrection("the changes leave the claim as it is", field="changes")
+        if "co_speakers" in changes:
+            check_speakers(changes.get("speaker", self.speaker), changes["co_speakers"], field="changes.co_speakers")
+        elif changes.get("speaker") in self.co_speakers:
+            raise InvalidCorrection(
+                f"{changes['speaker']} is a co-speaker of the claim already; correct co_speakers too",
+                field="changes.speaker",
+            )
         self._correct(changes=changes, reason=reason, meta=meta)
 
     @event("ClaimCorrected")
@@ -195,13 +203,24 @@ class Claim(Recorded):
         self.status = "retracted"
         self.retraction = {"reason": reason, "source": source}
 
-    def supersede(self, by_claim: str, reason: str | None, meta: Meta) -> None:
-        """Replace the claim by a newer one (which must exist: the application checks)."""
+    def supersede(self, by_claim: str, reason: str | None, meta: Meta, successors: Sequence[str] = ()) -> None:
+        """Replace the claim by a newer one (which must exist: the application checks).
+
+        ``successors``: the claims ``by_claim`` is itself superseded by, in order
+        (``supersession_chain``); the claim may not be among them, else the chain would be a
+        cycle and every claim in it superseded, leaving the party's position with none.
+        """
         self._check_not_retracted("superseded")
         if self.superseded_by is not None:
             raise ClaimAlreadySuperseded(f"claim {self.id} is already superseded by {self.superseded_by}")
         if by_claim == str(self.id):
             raise InvalidSupersession("a claim cannot supersede itself", field="by_claim")
+        if str(self.id) in successors:
+            cycle = [str(self.id), by_claim, *successors[: list(successors).index(str(self.id)) + 1]]
+            raise InvalidSupersession(
+                f"superseding would make a cycle, each claim superseded by the next: {' -> '.join(cycle)}",
+                field="by_claim",
+            )
         self._supersede(by_claim=by_claim, reason=reason, meta=meta)
 
     @event("ClaimSuperseded")
@@ -212,3 +231,30 @@ class Claim(Recorded):
     def _check_not_retracted(self, what: str) -> None:
         if self.status == "retracted":
             raise ClaimRetracted(f"claim {self.id} is retracted and cannot be {what}")
+
+
+def supersession_chain(claim: Claim, get: Callable[[UUID], Claim]) -> list[str]:
+    """The ids of the claims that supersede ``claim``, then its successor, and so on (a cycle stops it)."""
+    chain: list[str] = []
+    while claim.superseded_by is not None and claim.superseded_by not in chain:
+        chain.append(claim.superseded_by)
+        claim = get(UUID(claim.superseded_by))
+    return chain
+
+
+def check_speakers(speaker: str, co_speakers: Sequence[str], *, field: str = "co_speakers") -> None:
+    """Refuse co-speakers that repeat the speaker or each other (party ids, names resolved).
+
+    A desk listing a name twice most often meant another one: recording the statement with
+    one signer fewer, without a word, would hide the slip. So the request is refused,
+    naming the repeat (``co_speakers[i]``) and whom it repeats.
+    """
+    seen = {speaker: "the speaker"}
+    for index, party in enumerate(co_speakers):
+        if party in seen:
+            raise InvalidRequest(
+                f"co-speaker {party} is {seen[party]} already; list each party once, "
+                "the speaker not among the co-speakers",
+                field=f"{field}[{index}]",
+            )
+        seen[party] = f"co_speakers[{index}]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from anyascii import anyascii
 
@@ -22,3 +23,16 @@ def normalize_name(name: str) -> str:
     # anyascii strips diacritics and transliterates Cyrillic, Greek, Arabic, ...
     text = anyascii(text).casefold()
     return _SPACE.sub(" ", _DROP.sub("", text)).strip()
+
+
+def distinct_names(names: Iterable[str]) -> list[str]:
+    """The names with one spelling per normalised key: the first of those that normalise equal.
+
+    A party holds each name once: "Peskow" and "peskow", or "Dmitriev" and "Дмитриев", are
+    one key (``normalize_name``), found by either spelling, so a second one would only be
+    stored beside the first.
+    """
+    kept: dict[str, str] = {}
+    for name in names:
+        kept.setdefault(normalize_name(name), name)
+    return list(kept.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -66,8 +67,14 @@ class Party(Recorded):
         for name, value in changes.items():
             setattr(self, name, value)
 
-    def merge(self, into: Party, reason: str | None, meta: Meta) -> None:
-        """Fold this duplicate into ``into``: its claims count for the survivor from now on."""
+    def merge(self, into: Party, reason: str | None, meta: Meta, into_affiliations: Sequence[str] = ()) -> None:
+        """Fold this duplicate into ``into``: its claims count for the survivor from now on.
+
+        ``into_affiliations``: the parties ``into`` is affiliated with, up the chain, merges
+        followed (``affiliation_chain``). This party may not be among them: merged, it would be
+        ``into`` itself, and ``into`` its own affiliate (the cycle an update of the affiliation
+        refuses too).
+        """
         if self.merged_into is not None:
             raise PartyAlreadyMerged(f"{self.slug} is already merged into {self.merged_into}")
         if into.slug == self.slug:
@@ -77,11 +84,32 @@ class Party(Recorded):
                 f"{into.slug} is itself merged into {into.merged_into}; merge into {into.merged_into}",
                 field="into",
             )
+        if self.slug in into_affiliations:
+            chain = [into.slug, *into_affiliations[: list(into_affiliations).index(self.slug) + 1]]
+            raise InvalidMerge(
+                f"{into.slug} is affiliated with {self.slug} ({' -> '.join(chain)}); merged, it would be "
+                f"its own affiliate: change the affiliation of {chain[-2]} first",
+                field="into",
+            )
         self._merge(into=into.slug, reason=reason, meta=meta)
 
     @event("PartyMerged")
     def _merge(self, into: str, reason: str | None, meta: dict[str, str]) -> None:
         self.merged_into = into
+
+
+def affiliation_chain(party: Party, get: Callable[[str], Party]) -> list[str]:
+    """The parties ``party`` is affiliated with, nearest first, each followed through its merges."""
+    chain: list[str] = []
+    while party.affiliation is not None:
+        party = get(party.affiliation)
+        while party.merged_into is not None and party.merged_into not in chain:
+            chain.append(party.slug)
+            party = get(party.merged_into)
+        if party.slug in chain:
+            break
+        chain.append(party.slug)
+    return chain
 
 
 class AliasIndex(Recorded):

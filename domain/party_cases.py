@@ -7,10 +7,10 @@ from typing import Any
 
 from domain.base import Meta, Recorded
 from domain.errors import AliasTaken, InvalidAffiliation, PartyExists, PartyNotFound, TopicNotFound, UnknownParty
-from domain.names import normalize_name
-from domain.party import AliasIndex, Party
+from domain.names import distinct_names, normalize_name
+from domain.party import AliasIndex, Party, affiliation_chain
 from domain.topic import Topic
-from domain.use_cases import Saved, UseCases, _unique
+from domain.use_cases import Saved, UseCases
 
 
 class PartyCases(UseCases):
@@ -28,7 +28,7 @@ class PartyCases(UseCases):
         meta: Meta,
     ) -> Saved[Party]:
         """Register a party; its name and aliases must belong to no other party."""
-        aliases = _unique(aliases)
+        aliases = distinct_names([name, *aliases])[1:]  # one spelling per normalised key
         if affiliation is not None:
             affiliation = self._affiliation(slug, affiliation)
         party = Party(slug=slug, name=name, kind=kind, affiliation=affiliation, aliases=aliases, meta=meta)
@@ -56,12 +56,13 @@ class PartyCases(UseCases):
     def update_party(self, slug: str, changes: dict[str, Any], reason: str | None, meta: Meta) -> Saved[Party]:
         """Change a party's name, kind or affiliation."""
         party = self.get_party(slug)
+        spelling_of_name = normalize_name(changes.get("name", "")) == normalize_name(party.name)
         changes = dict(changes)
         if changes.get("affiliation") is not None:
             changes["affiliation"] = self._affiliation(slug, changes["affiliation"])
         party.update(changes, reason, meta)
         extra: list[Recorded] = []
-        if "name" in changes:
+        if "name" in changes and not spelling_of_name:  # another spelling of its name: reserved already
             self._check_names_free(slug, [changes["name"]])
             extra = self._reserve(slug, [changes["name"]], meta)
         return Saved(party, self._save_checked(lambda: None, party, *extra))
@@ -70,7 +71,7 @@ class PartyCases(UseCases):
         """Merge a duplicate into the party that survives."""
         party = self.get_party(slug)
         survivor = self.names.party(into, field="into", follow_merges=False)
-        party.merge(survivor, reason, meta)
+        party.merge(survivor, reason, meta, affiliation_chain(survivor, self.get_party))
         saved = Saved(party, self._save_checked(lambda: None, party))
         self.names.saw([party])
         return saved

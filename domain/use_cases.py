@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -65,6 +65,3 @@ class UseCases(Application[UUID]):
                 time.sleep(random.uniform(0, 0.005 * tries))  # noqa: S311  (jitter, not crypto)
         raise Conflict("too many concurrent writes to the same stream; try again")
 
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))

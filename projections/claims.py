@@ -211,9 +211,23 @@ class ClaimsView(View):
 
     def timeline(self, topic: str) -> list[dict[str, Any]]:
         """A topic's claims from all parties, in stated_at order (then recording order)."""
-        query = self.q("SELECT doc FROM {claim} WHERE topic = %s ORDER BY stated_key, seq")
+        return [doc for doc, _ in self.timeline_page(topic)]
+
+    def timeline_page(
+        self, topic: str, *, after: tuple[datetime, int] | None = None, limit: int | None = None
+    ) -> list[tuple[dict[str, Any], tuple[datetime, int]]]:
+        """A page of the timeline, each claim with its place: ``after`` a place given before, at most ``limit``.
+
+        Read on the (topic, stated_key, seq) index.
+        """
+        where, params = "topic = %(topic)s", {"topic": topic, "limit": limit}
+        if after is not None:
+            where += " AND (stated_key, seq) > (%(key)s, %(seq)s)"
+            params.update(key=after[0], seq=after[1])
+        query = self.q(f"SELECT doc, stated_key, seq FROM {{claim}} WHERE {where} ORDER BY stated_key, seq"
+                       + (" LIMIT %(limit)s" if limit is not None else ""))
         with self.datastore.transaction(commit=False) as curs:
-            return [row["doc"] for row in curs.execute(query, (topic,)).fetchall()]
+            return [(row["doc"], (row["stated_key"], row["seq"])) for row in curs.execute(query, params).fetchall()]
 
     def count_by_speaker(self) -> dict[str, int]:
         """How many claims each party spoke or co-signed."""

@@ -108,23 +108,36 @@ class PositionsView(View):
             found.setdefault(row["member"], []).append(row["ancestor"])
         return found
 
-    def positions(
+    def positions(  # noqa: PLR0913
         self, *, party: str | None = None, topic: str | None = None,
         as_of: datetime | None = None, at: datetime | None = None,
+        after: tuple[str, str] | None = None, limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Each party's position on each topic (or the ones asked for)."""
+        """Each party's position on each topic (or the ones asked for), in (party, topic) order.
+
+        ``after`` and ``limit`` page them: only those after that (party, topic), at most ``limit``.
+        """
+        page = SQL(" ORDER BY p.party, p.topic")
+        params: dict[str, Any] = {"party": party, "topic": topic, "limit": limit}
+        if after is not None:
+            page = SQL(" WHERE (p.party, p.topic) > (%(after_party)s, %(after_topic)s)") + page
+            params.update(after_party=after[0], after_topic=after[1])
+        if limit is not None:
+            page += SQL(" LIMIT %(limit)s")
         if as_of is None and at is None:
             where = ["true"]
             if party is not None:
                 where.append("party = %(party)s")
             if topic is not None:
                 where.append("topic = %(topic)s")
+            if after is not None:  # a plain condition the (party, topic) key answers
+                where.append("(party, topic) > (%(after_party)s, %(after_topic)s)")
             with self.datastore.transaction(commit=False) as curs:
-                query = self.q(CURRENT_NOW, conditions=all_of(where))
-                return list(curs.execute(query, {"party": party, "topic": topic}).fetchall())
+                query = SQL("SELECT * FROM ({}) p").format(self.q(CURRENT_NOW, conditions=all_of(where))) + page
+                return list(curs.execute(query, params).fetchall())
         if party is None:
-            return self._read(BEST, BY_SETS, column_list(NARROW_SETS), party, topic, as_of, at)
-        return self._read([ONE_PARTY_BEST], ONE_PARTY, column_list(NARROW), party, topic, as_of, at)
+            return self._read(BEST, BY_SETS, column_list(NARROW_SETS), party, topic, as_of, at, page, params)
+        return self._read([ONE_PARTY_BEST], ONE_PARTY, column_list(NARROW), party, topic, as_of, at, page, params)
 
     def history(
         self, *, party: str, topic: str, as_of: datetime | None = None, at: datetime | None = None
@@ -134,7 +147,7 @@ class PositionsView(View):
 
     def _read(  # noqa: PLR0913
         self, ctes: Sequence[str], select: str, columns: Composable, party: str | None, topic: str | None,
-        as_of: datetime | None, at: datetime | None,
+        as_of: datetime | None, at: datetime | None, page: Composable | None = None, extra: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Run ``ctes`` and ``select`` over ``claims``: the active claims as recorded at as_of, stated by at,
         of the party and topic.
@@ -151,7 +164,9 @@ class PositionsView(View):
             where.append("topic = %(topic)s")
         claims = [CLAIMS] if party is None else list(PARTY_CLAIMS)
         query = self.q(with_graph([*claims, *ctes], select), when=SQL(when), columns=columns, conditions=all_of(where))
-        params = {"party": party, "topic": topic, "as_of": as_of, "at": at}
+        params = {**(extra or {}), "party": party, "topic": topic, "as_of": as_of, "at": at}
+        if page is not None:
+            query = SQL("SELECT * FROM ({}) p").format(query) + page
         with self.datastore.transaction(commit=False) as curs:
             return list(curs.execute(query, params).fetchall())
 

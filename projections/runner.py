@@ -19,11 +19,13 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 from adapters.recorder import datastore_of
@@ -54,9 +56,9 @@ LIVE_LINGER = 0.1
 REBUILD_BATCH = 20_000  # and a rebuild batch
 
 
-def views(app: ClaimsApplication) -> dict[str, View]:
-    """Every projection's live view, on the application's connection pool (tables created if need be)."""
-    datastore = datastore_of(app)
+def views(app: ClaimsApplication, datastore: PostgresDatastore | None = None) -> dict[str, View]:
+    """Every projection's live view, on the application's connection pool or ``datastore`` (tables created if need be)."""
+    datastore = datastore or datastore_of(app)
     Control(datastore).create_table()
     made = {}
     for name, (view_class, _) in PROJECTIONS.items():
@@ -198,7 +200,7 @@ class Worker:
         if head <= position:
             return 0
         end = min(position + window, head)
-        notifications = self.runner.app.recorder.select_notifications(
+        notifications = self.runner.recorder.select_notifications(
             start=position + 1, stop=end, limit=window, topics=projection.topics
         )
         mapper = self.runner.app.mapper
@@ -211,6 +213,8 @@ class Worker:
             pass  # another worker recorded this window first (its tracking row is ahead)
         except Exception:  # noqa: BLE001  (find the event, keep what came before it)
             self._apply_one_by_one(projection, events, end)
+        if projection is self.projection:
+            self.runner.advanced(self.name, end)
         return end - position
 
     def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
@@ -220,9 +224,11 @@ class Worker:
             except DATABASE_UNAVAILABLE:
                 raise
             except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
-                log.exception("projection %s stopped at event %s", self.name, position)
+                error_id = uuid.uuid4().hex[:12]  # shown to API clients in place of the detail, which stays here
+                log.exception("projection %s stopped at event %s (error id %s)", self.name, position, error_id)
                 self.progress = None
                 self._set("stopped", {
+                    "error_id": error_id,
                     "position": position,
                     "event": type(event).__name__,
                     "error": f"{type(e).__name__}: {e}",
@@ -309,16 +315,29 @@ class Runner:
 
     def __init__(self, app: ClaimsApplication, names: list[str] | None = None) -> None:
         self.app = app
-        datastore = datastore_of(app)
-        self.views = views(app)
+        names = names or list(PROJECTIONS)
+        # A pool of the workers' own: however busy the requests keep the application's pool, the
+        # workers always get a connection (to read the log, and to write their views).
+        datastore = self._datastore = own_datastore(datastore_of(app), len(names))
+        self.recorder = type(app.recorder)(datastore, events_table_name=app.recorder.events_table_name)  # type: ignore[call-arg, attr-defined]
+        self.views = views(app, datastore)
         self.control = Control(datastore)
         self.stopping = threading.Event()
         self._news = threading.Condition()
-        self.workers = {name: Worker(self, name) for name in (names or list(PROJECTIONS))}
+        self.workers = {name: Worker(self, name) for name in names}
         self._listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
         self._conninfo = datastore.pool.conninfo
         self._connect_kwargs = {k: v for k, v in datastore.pool.kwargs.items() if k != "row_factory"}
         self.schema = datastore.schema
+        # Told (name, position) each time a live projection moves on: reads waiting for a position wake.
+        self.listeners: list[Callable[[str, int], None]] = []
+
+    def advanced(self, name: str, position: int) -> None:
+        for listener in self.listeners:
+            try:
+                listener(name, position)
+            except Exception:  # noqa: BLE001  (a listener gone, say its event loop closed: the worker goes on)
+                log.debug("position listener failed", exc_info=True)
 
     def start(self) -> Runner:
         self._listener.start()
@@ -334,6 +353,8 @@ class Runner:
                 worker.thread.join(timeout=10)
         if self._listener.is_alive():
             self._listener.join(timeout=5)
+        if not any(w.thread.is_alive() for w in self.workers.values()):
+            self._datastore.close()
 
     def connect(self, application_name: str | None = None) -> psycopg.Connection[Any]:
         kwargs = dict(self._connect_kwargs)
@@ -342,7 +363,7 @@ class Runner:
         return psycopg.connect(self._conninfo, autocommit=True, **kwargs)
 
     def head(self) -> int:
-        return self.app.recorder.max_notification_id() or 0
+        return self.recorder.max_notification_id() or 0
 
     def wait_for_news(self, timeout: float) -> None:
         with self._news:
@@ -363,6 +384,18 @@ class Runner:
                             self._wake()
             except psycopg.OperationalError:
                 self.stopping.wait(1.0)
+
+
+def own_datastore(shared: PostgresDatastore, workers: int) -> PostgresDatastore:
+    """A datastore like ``shared`` (same database, schema and settings) with a small pool of its own."""
+    kwargs = shared.pool.kwargs
+    return PostgresDatastore(
+        kwargs["dbname"], kwargs["host"], kwargs["port"], kwargs["user"], kwargs["password"],
+        connect_timeout=shared.pool.timeout, pool_size=1, max_overflow=workers + 1, schema=shared.schema,
+        pre_ping=shared.pre_ping, lock_timeout=shared.lock_timeout,
+        idle_in_transaction_session_timeout=shared.idle_in_transaction_session_timeout,
+        single_row_tracking=shared.single_row_tracking, originator_id_type=shared.originator_id_type,  # type: ignore[arg-type]
+    )
 
 
 class _AdvisoryLock:

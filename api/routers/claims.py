@@ -30,6 +30,7 @@ from api.schemas.claims import (
     SupersessionIn,
 )
 from api.schemas.common import StatedAt, source_or_none
+from api.schemas.when import Instant
 from domain.commands import RecordClaim
 from domain.errors import BatchRejected
 from domain.party import SLUG_PATTERN
@@ -64,9 +65,10 @@ async def record_claim(
     broken connection: never on the event loop). With group commit the request then waits for
     its group's commit without holding a thread; without, the whole write runs in the pool.
 
-    Sent with an Idempotency-Key and no id, the claim's id is derived from the key (and the
-    caller's key name): should the process die between the commit and storing its answer, the
-    retry that takes the key over finds the claim already recorded, and records nothing.
+    Sent with an Idempotency-Key and no id, the claim's id is derived from the key (with the
+    caller's key name and the key's epoch): should the process die between the commit and
+    storing its answer, the retry that takes the key over finds the claim already recorded, and
+    records nothing.
     """
     if body.id is None and (key := getattr(request.state, IDEMPOTENCY_STATE, None)):
         body = body.model_copy(update={"id": uuid5(IDEMPOTENT_CLAIMS, key)})
@@ -207,12 +209,10 @@ def get_claim(
     app: App,
     response: Response,
     version: Annotated[int | None, Query(ge=1, description="the claim as it was at this version")] = None,
-    as_of: Annotated[datetime | None, Query(description="the claim as it was recorded at this time")] = None,
+    as_of: Annotated[Instant | None, Query(description="the claim as it was recorded at this time "
+                                                     "(a date alone: by the end of that day, UTC)")] = None,
 ) -> ClaimOut:
     """A claim now, at a version, or as recorded at a time; ETag is the version shown."""
-    if as_of is not None and as_of.tzinfo is None:
-        raise ProblemException(422, "as_of needs a UTC offset", kind="validation",
-                               errors=[{"field": "as_of", "reason": "a date-time with offset, e.g. …Z"}])
     claim = app.get_claim(claim_id, version=version, as_of=as_of)
     response.headers["ETag"] = f'"{claim.version}"'
     return ClaimOut.of(claim)
@@ -229,7 +229,8 @@ def correct_claim(
     claim_id: UUID, body: CorrectionIn, expected: IfMatch, app: App, meta: CurrentMeta, response: Response
 ) -> ClaimOut:
     """Change fields of the claim at the version If-Match names (412 if it moved on, 428 without)."""
-    saved = app.correct_claim(claim_id, expected, body.changes.to_domain(), body.reason, meta)
+    version = expected.expected(lambda: app.get_claim(claim_id).version)
+    saved = app.correct_claim(claim_id, version, body.changes.to_domain(), body.reason, meta)
     return _answer(response, saved)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
 from api.consistency import caught_up
-from api.deps import Access, App, AppServices, CurrentMeta
+from api.deps import Access, App, AppServices, CurrentMeta, Flag
 from api.routers import written
 from api.schemas.common import Slug
 from api.schemas.parties import AliasIn, MergeIn, PartyIn, PartyKind, PartyOut, PartyUpdateIn
@@ -49,7 +49,7 @@ class PartyList(BaseModel):
 def list_parties(
     services: AppServices,
     kind: Annotated[PartyKind | None, Query()] = None,
-    merged: Annotated[bool, Query(description="include parties merged into others")] = True,
+    merged: Annotated[Flag, Query(description="include parties merged into others (true or false)")] = True,
 ) -> PartyList:
     """Every party, with its aliases, what it was merged into, and how many claims it spoke or co-signed."""
     counts = services.view("claims").count_by_speaker()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from api import paging
 
 from api.consistency import caught_up
 from api.deps import Access, App, AppServices, CurrentMeta
+from api.errors import ProblemException
 from api.routers import written
 from api.routers.claims import claim_from_view
 from api.schemas.claims import ClaimOut
@@ -23,6 +29,7 @@ class TopicList(BaseModel):
 class Timeline(BaseModel):
     topic: str
     items: list[ClaimOut]
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page; null on the last")
 
 
 @router.get("", response_model=TopicList, dependencies=[caught_up("topics")])
@@ -31,10 +38,25 @@ def list_topics(services: AppServices) -> TopicList:
 
 
 @router.get("/{topic_id}/timeline", response_model=Timeline, dependencies=[caught_up("claims")])
-def timeline(topic_id: Slug, app: App, services: AppServices) -> Timeline:
-    """The topic's claims from all parties in stated_at order, each with its status."""
+def timeline(
+    topic_id: Slug, app: App, services: AppServices,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+) -> Timeline:
+    """The topic's claims from all parties in stated_at order, each with its status; follow next_cursor."""
+    after = None
+    if cursor is not None:
+        key, seq = paging.decode("timeline", cursor, 2)
+        try:
+            after = (datetime.fromisoformat(key), int(seq))
+        except (TypeError, ValueError):
+            raise ProblemException(422, "cursor: not a cursor this list gave out", kind="validation",
+                                   errors=[{"field": "cursor", "reason": "not a cursor this list gave out"}]) from None
     app.get_topic(topic_id)
-    return Timeline(topic=topic_id, items=[claim_from_view(doc) for doc in services.view("claims").timeline(topic_id)])
+    rows = services.view("claims").timeline_page(topic_id, after=after, limit=limit + 1)
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = paging.encode("timeline", [rows[-1][1][0].isoformat(), rows[-1][1][1]]) if more else None
+    return Timeline(topic=topic_id, items=[claim_from_view(doc) for doc, _ in rows], next_cursor=next_cursor)
 
 
 @router.get("/{topic_id}", response_model=TopicOut)

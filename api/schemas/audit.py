@@ -29,6 +29,8 @@ class Intact(BaseModel):
     ok: Literal[True] = True
     events: int
     head: str
+    checked_from: int = Field(default=0, description="events after this position were re-hashed now; those up to "
+                              "it were intact at an earlier verification and still check out (0: every event)")
 
 
 class Tampered(BaseModel):

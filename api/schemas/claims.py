@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
 from api.schemas.common import (
     MAX_NAME,
@@ -81,7 +81,7 @@ class ClaimIn(Strict):
     kind: Kind = default("kind")
     text: Text
     language: Language
-    verbatim: bool = Field(default=default("verbatim"), description="a direct quote (true) or a paraphrase")
+    verbatim: StrictBool = Field(default=default("verbatim"), description="a direct quote (true) or a paraphrase (false); JSON true or false only")
     stance: Stance
     position: Position | None = Field(default=default("position"), description="short summary; defaults to the text")
     stated_at: StatedAt = Field(description="a date, or a date-time with offset, when it was said")
@@ -102,7 +102,7 @@ class ClaimChanges(Strict):
     kind: Kind | None = None
     text: Text | None = None
     language: Language | None = None
-    verbatim: bool | None = None
+    verbatim: StrictBool | None = None
     stance: Stance | None = None
     position: Position | None = None
     stated_at: StatedAt | None = None

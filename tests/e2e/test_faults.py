@@ -228,6 +228,36 @@ def test_database_stopped_while_serving_answers_503_and_recovers_without_a_resta
     print("\n" + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 
 
+def test_idempotency_key_while_the_database_is_down_runs_nothing_and_the_retry_runs_once(home: Home) -> None:
+    home.serve()
+    with httpx.Client(base_url=home.url, timeout=30) as http:
+        register_parties(http)
+        events_before = http.get("/v1/audit/verify").json()["events"]
+        claim_id = uuid.uuid4()
+        headers = {"Idempotency-Key": "desk-retry-1"}
+        restart = home.stop_postgres()
+        try:
+            # The key's table cannot be reached: the request is not run, and says so.
+            down = http.post("/v1/claims", json=claim(0, claim_id), headers=headers)
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"] == "5" and down.headers["content-type"] == "application/problem+json"
+        finally:
+            home.start_postgres(restart)
+        deadline = time.monotonic() + 30
+        while http.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready 30 s after the database came back"
+            time.sleep(0.2)
+        assert http.get(f"/v1/claims/{claim_id}").status_code == 404  # nothing ran while it was down
+        # The 503 was not kept under the key: the retry runs, once; the next one is a replay.
+        retried = http.post("/v1/claims", json=claim(0, claim_id), headers=headers)
+        assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers, retried.text
+        again = http.post("/v1/claims", json=claim(0, claim_id), headers=headers)
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+        assert http.get("/v1/audit/verify").json()["events"] == events_before + 1
+    output = home.stop_server()
+    assert "Traceback" not in output, output
+
+
 # -- 2. The server killed under load -------------------------------------------------------------------
 
 
@@ -243,11 +273,18 @@ def test_server_killed_under_load_keeps_every_201_and_its_projections_equal_a_re
         events_before = http.get("/v1/audit/verify").json()["events"]
 
     created: list[str] = []  # ids answered 201
-    unexpected: list[str] = []  # any other answer before the kill
+    unexpected: list[str] = []  # any other answer before the kill, or a writer's error
     killed = threading.Event()
     lock = threading.Lock()
 
     def writer(w: int) -> None:
+        try:
+            write(w)
+        except BaseException as e:  # noqa: BLE001  (a thread's error is lost unless kept for the test)
+            with lock:
+                unexpected.append(f"writer {w}: {e!r}")
+
+    def write(w: int) -> None:
         n = w
         with httpx.Client(base_url=home.url, timeout=10) as client:
             while not killed.is_set():

@@ -181,6 +181,16 @@ def test_a_batch_of_ten_thousand_claims_is_recorded_in_one_transaction(api: Any,
     ids = response.json()["ids"]
     assert len(set(ids)) == 10_000
     assert services.app.recorder.max_notification_id() - head == 10_001  # the claims and the topic they define
+    from psycopg.sql import SQL, Identifier
+
+    with services.app.recorder.datastore.transaction(commit=False) as curs:  # the rows' inserting transactions
+        row = curs.execute(
+            SQL("SELECT count(*) AS events, count(DISTINCT xmin::text) AS transactions, "
+                "count(DISTINCT originator_id) FILTER (WHERE originator_id = ANY(%s::uuid[])) AS claims "
+                "FROM {} WHERE notification_id > %s").format(Identifier(services.settings.db_schema, "claims_events")),
+            (ids, head or 0),
+        ).fetchone()
+    assert (row["events"], row["transactions"], row["claims"]) == (10_001, 1, 10_000)
     assert api.get(f"/v1/claims/{ids[-1]}").json()["text"] == "Aussage Nummer 9999"
     too_many = api.post("/v1/claims/batch", json=items + [claim_body()])
     assert too_many.status_code == 413

@@ -186,24 +186,34 @@ def test_a_4xx_answer_is_stored_and_replayed(api: Any, services: Services) -> No
     assert api.post("/v1/claims", json=body, headers=key("fresh")).status_code == 201
 
 
+def _refuse_inserts(services: Services, refuse: bool) -> None:
+    """A real failure of the database while the key's row is fine: its events table refuses every INSERT."""
+    schema = services.settings.db_schema
+    with services.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
+        if refuse:
+            curs.execute(SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS "
+                             "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
+                         .format(Identifier(schema, "disk_full")))
+            curs.execute(SQL("CREATE TRIGGER disk_full BEFORE INSERT ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()")
+                         .format(Identifier(schema, "claims_events"), Identifier(schema, "disk_full")))
+        else:
+            curs.execute(SQL("DROP TRIGGER disk_full ON {}").format(Identifier(schema, "claims_events")))
+
+
 def test_a_5xx_answer_is_not_stored_so_a_retry_runs_again(api: Any, services: Services) -> None:
-    record = services.app.submit_claim  # what POST /v1/claims calls (with group commit, the default)
-    calls = []
-
-    def failing_once(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("boom")
-        return record(*args, **kwargs)
-
-    services.app.submit_claim = failing_once  # type: ignore[method-assign]
+    _refuse_inserts(services, True)
     try:
         with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
-            assert client.post("/v1/claims", json=claim_body(), headers=key("flaky")).status_code == 500
-            retried = client.post("/v1/claims", json=claim_body(), headers=key("flaky"))
+            failed = client.post("/v1/claims", json=claim_body(), headers=key("flaky"))
     finally:
-        services.app.submit_claim = record  # type: ignore[method-assign]
+        _refuse_inserts(services, False)
+    assert failed.status_code >= 500, failed.text
+    assert services.idempotency is not None and services.idempotency.get("local", "flaky") is None
+    assert asserted(services) == 0
+    retried = api.post("/v1/claims", json=claim_body(), headers=key("flaky"))
     assert retried.status_code == 201 and REPLAYED not in retried.headers
+    again = api.post("/v1/claims", json=claim_body(), headers=key("flaky"))
+    assert again.headers[REPLAYED] == "true" and again.json()["id"] == retried.json()["id"]
     assert asserted(services) == 1
 
 
@@ -304,20 +314,8 @@ def test_a_duplicate_of_a_request_still_running_waits_then_gets_409(
         assert client.post("/v1/parties", content=body, headers=headers).headers[REPLAYED] == "true"
 
 
-def test_an_unreachable_key_table_is_503_and_runs_nothing(
-    api: Any, services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from eventsourcing.persistence import OperationalError
-
-    def down(*args: Any) -> None:
-        raise OperationalError("connection refused")
-
-    assert services.idempotency is not None
-    monkeypatch.setattr(services.idempotency, "claim", down)
-    answer = api.post("/v1/claims", json=claim_body(), headers=key("down"))
-    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
-    assert answer.headers["Content-Type"] == "application/problem+json"
-    assert asserted(services) == 0
+# An unreachable key table (PostgreSQL stopped) is tests/e2e/test_faults.py's
+# test_idempotency_key_while_the_database_is_down_runs_nothing_and_the_retry_runs_once.
 
 
 def test_a_streamed_body_past_the_limit_is_413_and_leaves_the_key_free(api: Any, services: Services) -> None:

@@ -26,9 +26,9 @@ def test_a_merge_in_another_process_is_followed_within_a_second(settings: Settin
         other.app.merge_party("k-dmitriev", "kirill-dmitriev", "duplicate", meta())
         time.sleep(writer.app.names.fresh_for + 0.1)
         after = writer.app.record_claim({**CLAIM, "speaker": "K. Dmitriev"}, meta()).value
-        batch = writer.app.record_claims([{**CLAIM, "speaker": "k-dmitriev", "co_speakers": ["K. Dmitriev"]}], meta())
+        batch = writer.app.record_claims([{**CLAIM, "speaker": "k-dmitriev", "about": "K. Dmitriev"}], meta())
         assert after.speaker == "kirill-dmitriev"
-        assert (batch.value[0].speaker, batch.value[0].co_speakers) == ("kirill-dmitriev", ["kirill-dmitriev"])
+        assert (batch.value[0].speaker, batch.value[0].about) == ("kirill-dmitriev", "kirill-dmitriev")
 
         other.app.register_party("kirill-d", "Kirill D.", "person", None, [], meta())
         other.app.record_claim({**CLAIM, "speaker": "Kirill D."}, meta())  # known to `other`, unmerged

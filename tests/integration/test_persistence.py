@@ -59,4 +59,4 @@ def test_a_bad_record_is_reported_with_its_line_and_the_rest_still_load(services
     )
     report = load(services, path).report
     assert report.recorded == 2
-    assert report.failures == [f"{path}:2: party: affiliation 'nowhere' is no registered party"]
+    assert report.failures == [f"{path}:2: party affiliation: affiliation 'nowhere' is no registered party"]

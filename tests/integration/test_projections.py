@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,26 +129,45 @@ def test_positions_on_the_miami_articles_in_system_and_valid_time(live: Any) -> 
     load(live, records[:second])
     caught_up(live)
     view = live.views["positions"]
-    between = view.positions(party="russia", topic="miami-talks")[0]["updated_at"]
-    assert [(p["stance"], p["speaker"]) for p in view.positions(party="russia", topic="miami-talks")] == [
-        ("negative", "dmitry-peskov")
+    mine = lambda rows: [(p["party"], p["stance"], p["speaker"], str(p["claim"])[:8], p["claims"]) for p in rows]  # noqa: E731
+    assert mine(view.positions(party="russia", topic="miami-talks")) == [
+        ("russia", "negative", "dmitry-peskov", "0bb01c90", 3)
     ]
-    assert not view.positions(party="ukraine", topic="miami-talks") or \
-        view.positions(party="ukraine", topic="miami-talks")[0]["stated_at"] < "2025-12-23"
+    after_first = [("ukraine", "neutral", "volodymyr-zelensky", "67175085", 5)]  # the last one recorded that day
+    assert mine(view.positions(party="ukraine", topic="miami-talks")) == after_first
+    between = max(p["updated_at"] for p in view.positions())
     time.sleep(0.01)
     load(live, records[second:])
     caught_up(live)
-    ukraine = view.positions(party="ukraine", topic="miami-talks")[0]
-    assert (ukraine["speaker"], str(ukraine["claim"])) == ("volodymyr-zelensky", "7108de04-9644-482d-9ff3-2bcc1a0d2558")
-    from datetime import datetime
-
-    as_of = datetime.fromisoformat(between.isoformat())
-    before = view.positions(party="ukraine", topic="miami-talks", as_of=as_of)
-    assert all(p["stated_at"] < "2025-12-23" for p in before)
+    assert mine(view.positions(party="ukraine", topic="miami-talks")) == [
+        ("ukraine", "positive", "volodymyr-zelensky", "7108de04", 7)
+    ]
+    # System time: as the desk knew it between the articles, whatever was stated since.
+    assert mine(view.positions(party="ukraine", topic="miami-talks", as_of=between)) == after_first
+    assert [p["topic"] for p in view.positions(party="ukraine", as_of=between)] == ["miami-talks"]
+    # Valid time: what had been said by the 22nd, though recorded after it.
     at = datetime.fromisoformat("2025-12-22T00:00:00+00:00")
-    assert [p["stated_at"] < "2025-12-22" for p in view.positions(topic="miami-talks", at=at)] and all(
-        p["stated_at"] <= "2025-12-21" for p in view.positions(topic="miami-talks", at=at)
-    )
+    by_22nd = {p["party"]: (p["stance"], str(p["claim"])[:8]) for p in view.positions(topic="miami-talks", at=at)}
+    assert by_22nd == {
+        "ukraine": ("neutral", "67175085"), "volodymyr-zelensky": ("neutral", "67175085"),
+        "rustem-umerov": ("positive", "32557f03"), "steve-witkoff": ("positive", "32557f03"),
+        "us-government": ("positive", "32557f03"), "united-states": ("positive", "32557f03"),
+        "russia": ("negative", "0bb01c90"), "kremlin": ("negative", "0bb01c90"),
+        "dmitry-peskov": ("negative", "0bb01c90"),
+    }
+    assert "unknown-seed-outlet" in {p["party"] for p in view.positions(topic="miami-talks")}  # stated on the 23rd
+    # Both, and over HTTP as a client asks.
+    with TestClient(create_app(services=live)) as client:
+        over_http = client.get("/v1/positions", params={"party": "ukraine", "topic": "miami-talks",
+                                                         "as_of": between.isoformat()}).json()["items"]
+        assert [(p["stance"], p["claim"][:8], p["claims"]) for p in over_http] == [("neutral", "67175085", 5)]
+        at_22nd = client.get("/v1/positions", params={"topic": "miami-talks", "at": "2025-12-22T00:00:00Z"}).json()
+        assert {p["party"]: (p["stance"], p["claim"][:8]) for p in at_22nd["items"]} == by_22nd
+        both = client.get("/v1/positions", params={"party": "united-states", "as_of": between.isoformat(),
+                                                    "at": "2025-12-22T00:00:00Z"}).json()["items"]
+        assert [(p["topic"], p["claim"][:8]) for p in both] == [("miami-talks", "32557f03")]
+        before_any = client.get("/v1/positions", params={"as_of": "2000-01-01T00:00:00Z"}).json()["items"]
+        assert before_any == []
 
 
 def test_retracted_claim_drops_out_and_the_position_falls_back(http: Any, live: Any) -> None:
@@ -183,7 +204,12 @@ def test_merged_party_claims_count_for_the_survivor_from_then_on(http: Any, live
     http.post("/v1/parties/peskov-dup/merge", json={"into": "dmitry-peskov"})
     caught_up(live)
     assert live.views["positions"].positions(party="kremlin", topic="miami-talks")[0]["stance"] == "mixed"
+    # As of before the merge: the duplicate held the position, the Kremlin none (but after it, it does).
+    then = live.views["positions"].positions(party="peskov-dup", as_of=before_merge)
+    assert [(p["party"], p["stance"], p["position"]) for p in then] == [("peskov-dup", "mixed", "Duplikat")]
     assert live.views["positions"].positions(party="kremlin", as_of=before_merge) == []
+    now = datetime.now(UTC)
+    assert [p["stance"] for p in live.views["positions"].positions(party="kremlin", as_of=now)] == ["mixed"]
     assert "peskov-dup" in live.views["parties"].members("dmitry-peskov")
 
 
@@ -230,7 +256,7 @@ def test_rebuilt_views_equal_the_live_ones_row_for_row_even_under_concurrent_wri
 
 
 def test_a_failing_event_stops_only_its_projection_which_resumes_after_a_fix(
-    http: Any, live: Any, monkeypatch: pytest.MonkeyPatch
+    http: Any, live: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from projections.topics import TopicsProjection
 
@@ -254,7 +280,13 @@ def test_a_failing_event_stops_only_its_projection_which_resumes_after_a_fix(
         time.sleep(0.05)
     topics = states["topics"]
     assert topics["error"]["position"] == int(bad.headers["X-Event-Position"])
-    assert "cannot project this" in topics["error"]["error"]
+    # The client sees where and an error id; the detail (message, traceback, file paths) is in the log.
+    shown = json.dumps(topics["error"])
+    assert "cannot project this" not in shown and "Traceback" not in shown and ".py" not in shown
+    error_id = topics["error"]["error_id"]
+    assert error_id in topics["error"]["message"]
+    assert any(error_id in r.getMessage() and "cannot project this" in (r.exc_text or str(r.exc_info))
+               for r in caplog.records), "the log line carries the error id and the detail"
     assert topics["position"] == topics["error"]["position"] - 1
     assert states["claims"]["state"] == "live"
 
@@ -271,11 +303,14 @@ def test_two_runners_on_one_database_apply_each_projection_once(live: Any, setti
     other = bootstrap(settings)
     try:
         second = other.run_projections()
-        time.sleep(1.5)
-        assert {w.state for w in second.workers.values()} == {"standby"}
+        deadline = time.monotonic() + 10  # each of its workers tries the lock, finds it held, stands by
+        while {w.state for w in second.workers.values()} != {"standby"}:
+            assert time.monotonic() < deadline, {n: w.state for n, w in second.workers.items()}
+            time.sleep(0.02)
         assert {w.state for w in live.runner.workers.values()} == {"live"}
         live.app.register_party("someone", "Someone", "person", None, [], meta())
         caught_up(live)
+        assert {w.state for w in second.workers.values()} == {"standby"}  # still: it applied nothing
         live.runner.stop()  # the active one goes away: the standby takes over
         live.app.register_party("someone-else", "Someone Else", "person", None, [], meta())
         deadline = time.monotonic() + 10
