@@ -18,10 +18,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "CLAIMS_DATABASE_URL"),
         description="postgresql://… of an external server; unset: an embedded server under `home`",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="postgresql://… of a hot standby (streaming replication) that serves the read routes; "
+        "writes and projections stay on the primary. Unset: everything on the primary",
+    )
     home: Path = Field(default=Path(".claims"), description="where the embedded server keeps its data")
     db_schema: str = Field(default="public", description="PostgreSQL schema of every table")
     host: str = Field(default="127.0.0.1", description="address `claims serve` binds")
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="API processes `claims serve` runs on its one port")
     pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
     pool_max_overflow: int = Field(default=8, ge=0)
     pool_pre_ping: bool = Field(

@@ -30,6 +30,19 @@ merges are new events. Errors are RFC 9457 `application/problem+json`.
 """
 
 
+def worker_app() -> FastAPI:
+    """The app of each process of `claims serve --workers N` (uvicorn calls it in every one).
+
+    Its settings come from the environment the supervisor set up: the database's URL, and
+    CLAIMS_RUN_PROJECTIONS off (the projections run once, in the supervisor).
+    """
+    app = create_app(Settings())
+    # This process serves only this app, under uvicorn's Server: hooked for its whole life, its
+    # shutdown ends the open change feeds first (as `claims serve` does with one process).
+    events.feeds_end_on_exit(app).__enter__()
+    return app
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The API; it starts its own services (database, application) unless given them."""
     settings = settings or (services.settings if services else Settings())
@@ -42,7 +55,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if app.state.services.group_commit is not None:
             app.state.services.group_commit.report_to(app.state.metrics.group_commit_size.observe)
         app.state.positions = PositionWatch(app.state.services)
-        app.state.services.position_listeners.append(app.state.positions.advanced)
+        # This process's workers tell the primary's positions; reads from a standby wait on its own.
+        fed = app.state.services.read_datastore is None
+        if fed:
+            app.state.services.position_listeners.append(app.state.positions.advanced)
         app.state.long_reads = LongReads(app.state.services.datastore.pool)
         if owned and settings.run_projections:
             app.state.services.run_projections()
@@ -50,7 +66,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             app.state.long_reads.close()
-            app.state.services.position_listeners.remove(app.state.positions.advanced)
+            if fed:
+                app.state.services.position_listeners.remove(app.state.positions.advanced)
             events.streams_of_app(app).closing.set()  # open change feeds end
             if owned:
                 app.state.services.close()
