@@ -21,6 +21,16 @@ STANCES: dict[str, tuple[str, str]] = {
     "negative": ("▼", "negative"),
 }
 STATUSES = {"active": "active", "retracted": "retracted", "superseded": "superseded"}
+# A verdict likewise: symbol and words, the colour (a tone shared by like ratings) only besides them.
+RATINGS: dict[str, tuple[str, str, str]] = {  # rating → symbol, words, tone
+    "true": ("✓", "true", "good"),
+    "mostly-true": ("✓", "mostly true", "good"),
+    "mixed": ("◆", "mixed", "mixed"),
+    "mostly-false": ("✗", "mostly false", "bad"),
+    "false": ("✗", "false", "bad"),
+    "misleading": ("⚠", "misleading", "mixed"),
+    "unverifiable": ("?", "unverifiable", "open"),
+}
 KIND_ORDER = ("state", "government", "organization", "person", "media", "other")
 
 
@@ -45,6 +55,29 @@ def status_badge(status: str | None) -> Badge:
     label = STATUSES.get(status or "", status or "unknown")
     symbol = {"active": "", "retracted": "✕", "superseded": "↻"}.get(label, "")
     return Badge(symbol, label, f"status status-{label}")
+
+
+def rating_badge(rating: str | None) -> Badge:
+    """A verdict's rating as symbol, words and CSS class (an unknown one is shown as it is, with no colour)."""
+    symbol, label, tone = RATINGS.get(rating or "", ("?", rating or "unknown", ""))
+    return Badge(symbol, label, f"rating rating-{tone}" if tone else "rating")
+
+
+RATING_OPTIONS = [(r, rating_badge(r).label) for r in RATINGS]  # the review form's select, most to least true
+
+# What a claim's page offers, in this order, and what each status leaves of it: only what the
+# domain accepts (domain/claim.py: a retracted claim refuses all but a review; a superseded one,
+# another supersession).
+CLAIM_ACTIONS = (("correct", "Correct"), ("corroborate", "Corroborate"), ("dispute", "Dispute"),
+                 ("review", "Review"), ("supersede", "Supersede"), ("retract", "Retract"))
+REFUSED_BY_STATUS = {"retracted": {"correct", "corroborate", "dispute", "supersede", "retract"},
+                     "superseded": {"supersede"}}
+
+
+def claim_actions(status: str | None) -> list[tuple[str, str]]:
+    """The actions (path segment, button label) a claim's page offers at its current status."""
+    refused = REFUSED_BY_STATUS.get(status or "", set())
+    return [(action, label) for action, label in CLAIM_ACTIONS if action not in refused]
 
 
 def when(value: Any) -> str:
@@ -201,6 +234,30 @@ def histories_by_topic(changes: list[dict[str, Any]]) -> dict[str, list[dict[str
     return out
 
 
+# -- a claim's verdicts ------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    by: str  # the reviewer's party id
+    name: str
+    rating: Badge
+    note: str | None
+    sources: list[str]
+    version: int
+    recorded_at: str
+
+
+def verdicts(reviews: list[dict[str, Any]], names: dict[str, str] | None = None) -> list[Verdict]:
+    """A claim's current verdicts (ClaimOut's ``reviews``, one per reviewer), the latest first."""
+    names = names or {}
+    items = [Verdict(by=r["by"], name=names.get(r["by"]) or r["by"], rating=rating_badge(r.get("rating")),
+                      note=r.get("note") or None, sources=list(r.get("sources") or []),
+                      version=int(r.get("version") or 0), recorded_at=when(r.get("recorded_at")))
+              for r in reviews]
+    return sorted(items, key=lambda v: v.version, reverse=True)
+
+
 # -- a claim's history, corrections as diffs ---------------------------------------------
 
 
@@ -254,7 +311,7 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
 def history_rows(events: list[dict[str, Any]], names: dict[str, str] | None = None) -> list[HistoryRow]:
     """A claim's events (as GET …/history shows them), each correction as old → new per field.
 
-    ``names``: party names by id, for who corroborated or disputed.
+    ``names``: party names by id, for who corroborated, disputed or reviewed.
     """
     names = names or {}
     state: dict[str, Any] = {}
@@ -277,6 +334,9 @@ def history_rows(events: list[dict[str, Any]], names: dict[str, str] | None = No
             row.summary = f"corroborated by {names.get(data.get('by'), data.get('by'))}" + (f": {data['note']}" if data.get("note") else "")
         elif e["type"] == "ClaimDisputed":
             row.summary = f"disputed by {names.get(data.get('by'), data.get('by'))}" + (f": {data['note']}" if data.get("note") else "")
+        elif e["type"] == "ClaimReviewed":
+            row.summary = (f"reviewed by {names.get(data.get('by'), data.get('by'))} as "
+                           f"{rating_badge(data.get('rating')).label}") + (f": {data['note']}" if data.get("note") else "")
         elif e["type"] == "ClaimRetracted":
             row.summary = f"retracted: {data.get('reason') or ''}".rstrip(": ")
         elif e["type"] == "ClaimSuperseded":
@@ -339,8 +399,11 @@ def field_errors(errors: list[dict[str, Any]], *, strip: str = "") -> dict[str, 
         name = str(err.get("field") or "form")
         if strip and name.startswith(strip):
             name = name[len(strip):]
+        reason = str(err.get("reason") or "invalid")
+        if nth := re.fullmatch(r"sources\[(\d+)\]", name):  # a review's sources, one URL a line
+            reason = f"URL {int(nth.group(1)) + 1}: {reason}"
         name = re.sub(r"\[\d+\]", "", name)
         if name.startswith("facts."):
             name = "facts"
-        out.setdefault(name, []).append(str(err.get("reason") or "invalid"))
+        out.setdefault(name, []).append(reason)
     return out

@@ -166,7 +166,8 @@ def claim_page(
     history = [event_out(e).model_dump(mode="json") for e in app.claim_history(claim_id)]
     current = history[-1]["version"]
     parties = _names(services)
-    rows = cells.history_rows(history, {pid: _name(parties, pid) for pid in parties})
+    names = {pid: _name(parties, pid) for pid in parties}
+    rows = cells.history_rows(history, names)
     shown_history = [e for e in history if e["version"] <= claim["version"]]
     earlier = superseded_by(services.view("claims"), str(claim_id),
                             sorted({claim["topic"], *(h["data"].get("topic") for h in history if h["data"].get("topic"))}))
@@ -183,6 +184,7 @@ def claim_page(
         nxt = doc.get("superseded_by")
     return render(request, "claim.html", claim=claim, history=rows, current_version=current,
                   reason=cells.status_reason(shown_history), earlier=earlier, later=later,
+                  verdicts=cells.verdicts(claim["reviews"], names), actions=cells.claim_actions(claim["status"]),
                   as_of=as_of or "", at_version=version, caught_up=caught_up,
                   name=lambda pid: _name(parties, pid), parties=parties,
                   json_url=f"/v1/claims/{claim_id}" + (f"?version={claim['version']}" if version or as_of else ""))

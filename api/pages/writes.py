@@ -57,6 +57,7 @@ from api.schemas.claims import (
     SupersessionIn,
 )
 from api.schemas.parties import AliasIn, MergeIn, PartyIn
+from api.schemas.reviews import ReviewIn
 from domain.base import Meta
 from domain.errors import DomainError, StaleVersion
 from projections.control import Control
@@ -188,7 +189,7 @@ async def correct(request: Request, claim_id: UUID) -> Response:
         now = claim_values(current)
         meanwhile = [(f.label, cells.shown(claim_values(original).get(f.name)), cells.shown(now.get(f.name)))
                      for f in CLAIM_FIELDS if claim_values(original).get(f.name) != now.get(f.name)]
-        refused = Refusal(412, f"Changed meanwhile: the claim is at version {current['version']} now, not {expected}. "
+        refused = Refusal(412, f"the claim is at version {current['version']} now, not {expected}. "
                                "Nothing was overwritten. Your changes are kept below; check them against the "
                                "current version and send again to apply them to it.", {})
         return _form_page(request, **page, values=form, hidden={"version": str(current["version"])}, claim=current,
@@ -212,6 +213,11 @@ class Action:
     status: int = 200
 
 
+def _review(form: dict[str, str]) -> dict[str, Any]:
+    return {"by": picked(form, "by"), "rating": form.get("rating", ""), "note": form.get("note") or None,
+            "sources": [line.strip() for line in form.get("sources", "").splitlines() if line.strip()]}
+
+
 def _attest(form: dict[str, str]) -> dict[str, Any]:
     return {"by": picked(form, "by"), "note": form.get("note") or None, "source": source(form, ("url", "outlet"))}
 
@@ -230,6 +236,15 @@ CLAIM_ACTIONS: dict[str, Action] = {
          Field("counter_claim", "Counter-claim", hint="the id of a claim saying otherwise (optional)"), *SOURCE_FIELDS],
         DisputeIn, lambda f: {**_attest(f), "counter_claim": f.get("counter_claim", "").strip() or None},
         lambda app, cid, b, m: app.dispute_claim(cid, b.by, b.source_dict(), b.note, b.counter_claim, m), "disputed"),
+    "review": Action(  # a verdict; a retracted claim may still be reviewed (Claim.review)
+        "Review the claim",
+        [Field("by", "Reviewer", required=True, suggest=True,
+               hint="the reviewing party (a desk, a fact-checking organisation), by any of its names"),
+         Field("rating", "Rating", kind="select", required=True, options=cells.RATING_OPTIONS),
+         Field("note", "Note", kind="textarea", hint="what the verdict rests on, in a sentence or two"),
+         Field("sources", "Sources", kind="textarea", hint="the URLs the verdict rests on, one per line")],
+        ReviewIn, _review,
+        lambda app, cid, b, m: app.review_claim(cid, b.by, b.rating, b.note, list(b.sources), m), "reviewed"),
     "retract": Action(
         "Retract the claim",
         [Field("reason", "Reason", required=True), *SOURCE_FIELDS],

@@ -130,8 +130,6 @@ def test_topic_page_has_timeline_chart_and_table(desk: str, page: Any) -> None:
     page.goto(desk + f"/claims/{JOINT}")
     assert "Steve Witkoff" in page.get_by_role("heading", level=1).inner_text()
     assert "Corroborated" in page.locator("main").inner_text()
-    if SHOTS:
-        page.screenshot(path=f"{SHOTS}/claim.png", full_page=True)
 
 
 def _correct_stance(page: Any, stance: str, reason: str) -> None:
@@ -208,6 +206,28 @@ def test_recording_shows_errors_beside_fields_and_candidates_for_unknown_names(d
     assert "keine neue Nachricht aus Moskau" in russia and "2025-12-22" in russia  # the latest claim, at once
 
 
+def test_a_review_through_its_form_shows_as_a_worded_verdict(desk: str, page: Any) -> None:
+    page.goto(desk + f"/claims/{JOINT}")
+    page.get_by_role("link", name="Review").click()
+    page.get_by_label("Reviewer").fill("BBC")
+    page.get_by_label("Sources").fill("https://example.org/seeds/2025-12-23-miami-talks-continue")
+    page.get_by_role("button", name="Save").click()  # no rating chosen
+    assert page.locator("#f-rating-error").is_visible()
+    assert page.get_by_label("Rating").get_attribute("aria-invalid") == "true"
+    assert not (violations := axe(page)), violations  # the refused form, too
+    page.get_by_label("Rating").select_option("mostly-true")
+    page.get_by_label("Note").fill("Both delegations' statements say so.")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(rf"/claims/{JOINT}\?done=reviewed"))
+    verdict = page.locator("ul.verdicts li").first
+    assert "rated it ✓ mostly true: Both delegations' statements say so." in verdict.inner_text()
+    assert verdict.get_by_role("link", name=re.compile("BBC")).get_attribute("href") == "/parties/bbc"
+    assert "reviewed by BBC as mostly true" in page.locator("table.history tbody tr").last.inner_text()
+    assert not (violations := axe(page)), violations
+    if SHOTS:
+        page.screenshot(path=f"{SHOTS}/claim.png", full_page=True)
+
+
 def test_pages_work_with_javascript_off(desk: str, browser: Any) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
@@ -250,7 +270,7 @@ PAGES = [
     "/parties/russia", "/parties/ukraine", f"/claims/{JOINT}", f"/claims/{PESKOV}?version=1", "/claims",
     "/claims?q=Miami&status=active", "/claims?topic=Not+A+Slug", "/audit", "/audit?verify=true", "/record",
     f"/claims/{PESKOV}/correct", f"/claims/{PESKOV}/corroborate", f"/claims/{PESKOV}/dispute",
-    f"/claims/{PESKOV}/retract", f"/claims/{PESKOV}/supersede", "/parties/new", "/parties/russia/alias",
+    f"/claims/{PESKOV}/retract", f"/claims/{PESKOV}/supersede", f"/claims/{PESKOV}/review", "/parties/new", "/parties/russia/alias",
     "/parties/kremlin/merge", "/sign-in", "/claims/00000000-0000-4000-8000-000000000000",
 ]
 

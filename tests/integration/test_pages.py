@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from domain.claim import RATINGS
 from tests.integration.conftest import caught_up
 from tests.integration.test_persistence import load
 
@@ -125,6 +126,7 @@ def test_a_stale_correction_shows_the_new_version_and_overwrites_nothing(desk: A
     stale = desk.post(f"/claims/{PESKOV}/correct", data=form)
     assert stale.status_code == 412
     assert "Changed meanwhile" in stale.text and 'name="version" value="2"' in stale.text
+    assert stale.text.count("Changed meanwhile") == 1  # said once, then what changed
     assert desk.get(f"/v1/claims/{PESKOV}").json()["stance"] == "negative"
 
 
@@ -135,10 +137,60 @@ def test_an_unknown_speaker_offers_the_candidates_beside_the_field(desk: Any) ->
     page = desk.post("/record", data=form)
     assert page.status_code == 422
     assert 'id="f-speaker-error"' in page.text and 'name="pick.speaker" value="dmitry-peskov"' in page.text
+    assert "Did you mean one of these for “Peskof”?" in page.text
     picked = desk.post("/record", data={**form, "pick.speaker": "dmitry-peskov"}, follow_redirects=False)
     assert picked.status_code == 303
     claim_id = picked.headers["location"].split("/")[2].split("?")[0]
     assert desk.get(f"/v1/claims/{claim_id}").json()["speaker"] == "dmitry-peskov"
+
+
+def test_a_review_shows_on_the_claim_page_with_its_reviewer_rating_note_and_sources(desk: Any) -> None:
+    reviewed = desk.post(f"/v1/claims/{PESKOV}/reviews", json={
+        "by": "BBC", "rating": "mostly-false", "note": "The delegation's statement says he took part.",
+        "sources": ["https://example.org/seeds/2025-12-23-miami-talks-continue"]})
+    assert reviewed.status_code == 201, reviewed.text
+    page = desk.get(f"/claims/{PESKOV}").text
+    verdicts = page[page.index('id="verdicts-title"'):page.index('id="attest-title"')]
+    assert re.search(r'<a href="/parties/bbc">[^<]+</a> rated it <span class="rating rating-bad">'
+                     r'<span aria-hidden="true">✗</span> mostly false</span>: The delegation&#39;s statement', verdicts)
+    assert '<a href="https://example.org/seeds/2025-12-23-miami-talks-continue"' in verdicts
+    assert "recorded 20" in verdicts
+    history = page[page.index('id="history-title"'):]
+    assert re.search(r"reviewed by [^<]+ as mostly false: The delegation&#39;s statement says he took part\.", history)
+
+
+def test_the_review_form_records_a_verdict_and_refuses_a_bad_rating_beside_the_field(desk: Any) -> None:
+    form_page = desk.get(f"/claims/{PESKOV}/review").text
+    assert f'href="/claims/{PESKOV}/review"' in desk.get(f"/claims/{PESKOV}").text
+    assert all(f'<option value="{r}"' in form_page for r in RATINGS)
+    assert 'list="f-by-options"' in form_page  # the reviewer is suggested as typed, like other party fields
+    form = {"csrf": csrf(desk, f"/claims/{PESKOV}/review"), "by": "BBC", "rating": "wrong-ish",
+            "sources": "https://example.org/a\nnot a url"}
+    refused = desk.post(f"/claims/{PESKOV}/review", data=form)
+    assert refused.status_code == 422
+    assert 'id="f-rating-error"' in refused.text and 'id="f-sources-error"' in refused.text
+    assert "URL 2: must be an absolute http(s) URL" in refused.text
+    assert desk.get(f"/v1/claims/{PESKOV}").json()["reviews"] == []
+    done = desk.post(f"/claims/{PESKOV}/review", follow_redirects=False, data={
+        **form, "rating": "unverifiable", "note": "no minutes", "sources": "https://example.org/a\n\n"})
+    assert done.status_code == 303 and done.headers["location"] == f"/claims/{PESKOV}?done=reviewed"
+    [review] = desk.get(f"/v1/claims/{PESKOV}").json()["reviews"]
+    assert (review["by"], review["rating"], review["note"], review["sources"]) == (
+        "bbc", "unverifiable", "no minutes", ["https://example.org/a"])
+    assert "unverifiable</span>: no minutes" in desk.get(done.headers["location"]).text
+
+
+def test_a_retracted_claims_page_offers_a_review_and_nothing_the_domain_refuses(desk: Any) -> None:
+    retracted = desk.post(f"/v1/claims/{PESKOV}/retraction", json={"reason": "misattributed"})
+    assert retracted.status_code == 200, retracted.text
+    page = desk.get(f"/claims/{PESKOV}").text
+    for refused in ("correct", "corroborate", "dispute", "retract", "supersede"):
+        assert f'href="/claims/{PESKOV}/{refused}"' not in page, refused
+    assert f'href="/claims/{PESKOV}/review"' in page
+    done = desk.post(f"/claims/{PESKOV}/review", follow_redirects=False, data={
+        "csrf": csrf(desk, f"/claims/{PESKOV}/review"), "by": "bbc", "rating": "false"})
+    assert done.status_code == 303, done.text
+    assert desk.get(f"/v1/claims/{PESKOV}").json()["reviews"][0]["rating"] == "false"
 
 
 def test_suggestions_come_from_the_resolve_endpoint(desk: Any) -> None:

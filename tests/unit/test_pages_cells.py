@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 
 from api.pages import cells
 from api.pages.chart import LEVELS, history_chart, stance_chart
+from domain.claim import RATINGS, STATUSES, Claim
+from domain.errors import DomainError
+from tests.conftest import meta
+from tests.unit.conftest import claim_fields
+
+META = meta()
+
+
+def claim_in(status: str) -> Claim:
+    """A claim, in memory, at ``status``."""
+    claim = Claim(id=uuid4(), meta=META, **claim_fields())
+    if status == "retracted":
+        claim.retract("withdrawn", None, META)
+    elif status == "superseded":
+        claim.supersede(str(uuid4()), None, META)
+    assert claim.status == status
+    return claim
 
 PARTIES = {
     "russia": {"id": "russia", "name": "Russia", "kind": "state"},
@@ -127,6 +145,77 @@ def test_problem_errors_are_keyed_by_the_form_field_they_name() -> None:
     assert cells.field_errors(errors, strip="changes.") == {
         "stance": ["bad"], "co_speakers": ["unknown"], "source.url": ["not a URL"], "facts": ["too long"]}
 
+
+
+def test_every_rating_the_domain_knows_has_a_symbol_and_words_besides_its_colour() -> None:
+    assert tuple(cells.RATINGS) == RATINGS  # in the domain's order, most to least true
+    badges = {r: cells.rating_badge(r) for r in RATINGS}
+    assert len({b.label for b in badges.values()}) == len(RATINGS)  # the words tell every rating apart
+    assert all(b.symbol and b.css.startswith("rating rating-") for b in badges.values())
+    assert badges["mostly-false"].text == "✗ mostly false" and badges["true"].text == "✓ true"
+    assert cells.rating_badge("dubious").css == "rating" and cells.rating_badge("dubious").label == "dubious"
+    assert [v for v, _ in cells.RATING_OPTIONS] == list(RATINGS)
+
+
+def test_a_claims_verdicts_are_shown_latest_first_with_the_reviewers_name() -> None:
+    reviews = [
+        {"by": "bbc", "rating": "mostly-true", "note": None, "sources": [], "version": 3,
+         "recorded_at": "2026-01-01T12:00:00Z"},
+        {"by": "faktencheck", "rating": "misleading", "note": "Dmitriev took part", "version": 5,
+         "sources": ["https://example.org/a", "https://example.org/b"], "recorded_at": "2026-01-02T09:30:00+00:00"},
+    ]
+    shown = cells.verdicts(reviews, {"bbc": "BBC"})
+    assert [(v.by, v.name, v.rating.label) for v in shown] == [("faktencheck", "faktencheck", "misleading"),
+                                                               ("bbc", "BBC", "mostly true")]
+    assert shown[0].sources == ["https://example.org/a", "https://example.org/b"]
+    assert (shown[0].note, shown[0].recorded_at, shown[1].note) == ("Dmitriev took part", "2026-01-02 09:30 UTC", None)
+    assert cells.verdicts([]) == []
+
+
+def test_a_review_in_the_history_says_by_whom_the_rating_and_the_note() -> None:
+    events = [
+        {"version": 1, "type": "ClaimAsserted", "recorded_at": "2026-01-01T10:00:00Z", "data": {"text": "t"}},
+        {"version": 2, "type": "ClaimReviewed", "recorded_at": "2026-01-01T11:00:00Z",
+         "data": {"by": "bbc", "rating": "mostly-false", "note": "the minutes say otherwise", "sources": []}},
+        {"version": 3, "type": "ClaimReviewed", "recorded_at": "2026-01-01T12:00:00Z",
+         "data": {"by": "faktencheck", "rating": "unverifiable", "note": None, "sources": []}},
+    ]
+    rows = cells.history_rows(events, {"bbc": "BBC"})
+    assert rows[1].summary == "reviewed by BBC as mostly false: the minutes say otherwise"
+    assert rows[2].summary == "reviewed by faktencheck as unverifiable"
+
+
+def test_a_claims_page_offers_only_the_actions_its_status_allows() -> None:
+    actions = {status: [a for a, _ in cells.claim_actions(status)] for status in STATUSES}
+    assert actions["active"] == ["correct", "corroborate", "dispute", "review", "supersede", "retract"]
+    assert actions["retracted"] == ["review"]  # Claim.review alone takes a retracted claim
+    assert actions["superseded"] == ["correct", "corroborate", "dispute", "review", "retract"]
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_every_action_a_claims_page_offers_is_one_the_domain_accepts(status: str) -> None:
+    commands = {
+        "correct": lambda c: c.correct({"stance": "mixed"}, "misquoted", META),
+        "corroborate": lambda c: c.corroborate("bbc", None, None, META),
+        "dispute": lambda c: c.dispute("bbc", None, None, None, META),
+        "review": lambda c: c.review("bbc", "false", None, [], META),
+        "supersede": lambda c: c.supersede(str(uuid4()), None, META),
+        "retract": lambda c: c.retract("withdrawn", None, META),
+    }
+    offered = {a for a, _ in cells.claim_actions(status)}
+    for action, command in commands.items():
+        subject = claim_in(status)
+        try:
+            command(subject)
+        except DomainError:
+            assert action not in offered, (status, action)
+        else:
+            assert action in offered, (status, action)
+
+
+def test_a_bad_source_url_names_its_place_in_the_list() -> None:
+    errors = [{"field": "sources[1]", "reason": "must be an absolute http(s) URL"}]
+    assert cells.field_errors(errors) == {"sources": ["URL 2: must be an absolute http(s) URL"]}
 
 def claim(cid: str, speaker: str, stance: str, stated_at: str, status: str = "active", co: list[str] | None = None,
           ) -> dict[str, object]:
