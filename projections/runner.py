@@ -30,6 +30,7 @@ from psycopg.sql import SQL, Identifier
 from adapters.recorder import datastore_of
 from adapters.unavailable import DATABASE_UNAVAILABLE
 from domain.application import ClaimsApplication
+from projections.bulk import ClaimsSetBased, PositionsSetBased, SetBased
 from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
@@ -53,6 +54,8 @@ LIVE_BATCH = 1_000  # log positions a live batch covers
 # spell is applied at once.
 LIVE_LINGER = 0.1
 REBUILD_BATCH = 20_000  # and a rebuild batch
+# Views a rebuild builds inside PostgreSQL (projections/bulk.py); Runner.set_based = False: all in Python.
+SET_BASED: dict[str, SetBased] = {"claims": ClaimsSetBased(), "positions": PositionsSetBased()}
 
 
 def views(app: ClaimsApplication, datastore: PostgresDatastore | None = None) -> dict[str, View]:
@@ -129,6 +132,7 @@ class Worker:
         self.state = "starting"
         self.error: dict[str, Any] | None = None
         self.progress: Progress | None = None
+        self.last_rebuild: dict[str, Any] | None = None  # how the last rebuild went (set-based or not)
         self.thread = threading.Thread(target=self._run, name=f"projection-{name}", daemon=True)
 
     def _set(self, state: str, error: dict[str, Any] | None = None) -> None:
@@ -199,6 +203,13 @@ class Worker:
         )
         mapper = self.runner.app.mapper
         events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
+        self._apply(projection, events, end)
+        if projection is self.projection:
+            self.runner.advanced(self.name, end)
+        return end - position
+
+    def _apply(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
+        """Apply ``events`` and move the tracking position to ``end``; event by event if the batch fails."""
         try:
             projection.process_batch(events, Tracking(APPLICATION, end))
         except DATABASE_UNAVAILABLE:
@@ -207,9 +218,6 @@ class Worker:
             pass  # another worker recorded this window first (its tracking row is ahead)
         except Exception:  # noqa: BLE001  (find the event, keep what came before it)
             self._apply_one_by_one(projection, events, end)
-        if projection is self.projection:
-            self.runner.advanced(self.name, end)
-        return end - position
 
     def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
         for position, event in events:
@@ -234,6 +242,35 @@ class Worker:
 
     # -- rebuilds ---------------------------------------------------------------------------
 
+    def _load_set_based(self, set_based: SetBased, projection: BatchProjection[Any]) -> None:
+        """Build ``projection``'s view up to the head inside PostgreSQL (projections/bulk.py), then in
+        Python what the SQL left: the streams it refused, the event types it does not build.
+
+        The SQL rows commit first, without a tracking position; the Python part moves it on, to
+        the head at the end. Events after the head are applied by the usual windows afterwards.
+        """
+        target = projection.view
+        head = self.runner.head()
+        started = time.monotonic()
+        refused = set_based.build(target, self.runner.recorder.events_table_name, head)
+        self.last_rebuild = {"set_based": refused is not None, "python_streams": len(refused or ()),
+                             "sql_seconds": round(time.monotonic() - started, 3)}
+        if refused is None:  # the SQL could build nothing: the whole view in Python, as before
+            return
+        log.info("projection %s: built in SQL up to %s in %.1fs; %d streams left to Python", self.name, head,
+                 time.monotonic() - started, len(refused))
+        rest = [topic for topic in projection.topics if topic not in set_based.topics]
+        mapper = self.runner.app.mapper
+        position = 0
+        while position < head and not self.runner.stopping.is_set():
+            notifications = set_based.left_to_python(target, self.runner.recorder.events_table_name, position, head,
+                                                     rest, refused, projection.topics, REBUILD_BATCH)
+            end = notifications[-1].id if len(notifications) == REBUILD_BATCH else head
+            self._apply(projection, [(n.id, mapper.to_domain_event(n)) for n in notifications], end)
+            position = end
+        assert self.progress is not None
+        self.progress.done = head
+
     def _rebuild(self) -> None:
         """Build the view anew into other tables from the first event, then swap them in at once.
 
@@ -247,6 +284,12 @@ class Worker:
         projection = self.projection_class(target)
         last_published = time.monotonic()
         with _fewer_collections():
+            set_based = SET_BASED.get(self.name) if self.runner.set_based else None
+            if set_based is not None:
+                try:
+                    self._load_set_based(set_based, projection)
+                except _Stopped:
+                    return
             while not self.runner.stopping.is_set():
                 try:
                     done = self._step(projection, REBUILD_BATCH)
@@ -318,6 +361,7 @@ class Runner:
         self.control = Control(datastore)
         self.stopping = threading.Event()
         self._news = threading.Condition()
+        self.set_based = True  # rebuild the views that can be inside PostgreSQL (SET_BASED)
         self.workers = {name: Worker(self, name) for name in names}
         self._listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
         self._conninfo = datastore.pool.conninfo
