@@ -27,7 +27,7 @@ import psycopg
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from adapters.unavailable import DATABASE_UNAVAILABLE
 from domain.claim import CORRECTABLE, Claim
@@ -48,20 +48,28 @@ _MOVED = ("topic", "stance", "text", "stated_at", "speaker", "position", "co_spe
 # Each function is created in the view's schema (CREATE OR REPLACE, under an advisory lock: two
 # rebuilds may start at once). ``{s}`` is the schema.
 # (Braces doubled: these go through psycopg.sql's format.)
-_DATE = r"^\d{{4}}-\d{{2}}-\d{{2}}$"
 _DATE_TIME = r"^\d{{4}}-\d{{2}}-\d{{2}}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{{1,6}})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 FUNCTIONS = (
     # Raise: the set-based build cannot reproduce what Python would make of this value.
     """CREATE OR REPLACE FUNCTION {s}.claims_bulk_refuse(what text, value text) RETURNS text
-    LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$ BEGIN
       RAISE EXCEPTION 'set-based rebuild: % %', what, left(value, 80) USING ERRCODE = 'CLB01';
     END $$""",
     # values.utc_instant for the forms the API writes, any offset up to ±23:59 (PostgreSQL's own
     # input takes ±15:59): the wall time minus the offset. Anything else is refused.
     f"""CREATE OR REPLACE FUNCTION {{s}}.claims_utc_instant(s text) RETURNS timestamptz
     LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT CASE
-      WHEN s ~ '{_DATE}' THEN s::date::timestamp AT TIME ZONE 'UTC'
-      WHEN s ~ '{_DATE_TIME}' AND left(s, 4) NOT IN ('0001', '9999') THEN CASE
+      WHEN length(s) = 10 AND translate(s, '123456789', '000000000') = '0000-00-00'
+        THEN s::date::timestamp AT TIME ZONE 'UTC'
+      WHEN left(s, 4) IN ('0001', '9999') THEN {{s}}.claims_bulk_refuse('stated_at', s)::timestamptz
+      WHEN length(s) = 20 AND translate(s, '123456789', '000000000') = '0000-00-00T00:00:00Z'
+        AND substr(s, 12, 2) < '24' AND substr(s, 18, 2) < '60'  -- PostgreSQL takes 24:00 and 23:59:60, Python not
+        THEN left(s, -1)::timestamp AT TIME ZONE 'UTC'
+      WHEN length(s) = 25 AND translate(s, '123456789', '000000000') IN ('0000-00-00T00:00:00+00:00', '0000-00-00T00:00:00-00:00')
+        AND substr(s, 12, 2) < '24' AND substr(s, 18, 2) < '60' AND substr(s, 21, 2) < '24' AND right(s, 2) < '60'
+        THEN (left(s, -6)::timestamp - make_interval(mins => (CASE substr(s, 20, 1) WHEN '-' THEN -1 ELSE 1 END)
+             * (substr(s, 21, 2)::int * 60 + right(s, 2)::int))) AT TIME ZONE 'UTC'
+      WHEN s ~ '{_DATE_TIME}' THEN CASE  -- the other forms the API writes: no seconds, or a fraction of them
         WHEN right(s, 1) = 'Z' THEN left(s, -1)::timestamp
         ELSE left(s, -6)::timestamp - make_interval(mins => (CASE substr(s, length(s) - 5, 1) WHEN '-' THEN -1 ELSE 1 END)
              * (substr(s, length(s) - 4, 2)::int * 60 + right(s, 2)::int))
@@ -164,26 +172,26 @@ class SetBased:
         curs.execute("SET LOCAL work_mem = '64MB'")
         for statement in self.statements:
             curs.execute(view.q(statement, s=Identifier(view.datastore.schema), events=events,
-                                **self.fragments()), params)
+                                **self.fragments(view)), params)
 
-    def fragments(self) -> dict[str, Composed | Literal]:
+    def fragments(self, view: View) -> dict[str, Composable]:
+        """Named pieces of the statements besides the view's tables."""
         return {}
 
     @staticmethod
     def left_to_python(  # noqa: PLR0913
-        view: View, events_table: str, after: int, head: int, rest: Sequence[str], streams: Sequence[UUID],
-        topics: Sequence[str], limit: int,
+        view: View, events_table: str, after: int, stop: int, rest: Sequence[str], streams: Sequence[UUID],
+        topics: Sequence[str],
     ) -> list[Notification]:
-        """The next ``limit`` events after ``after`` (to ``head``) the SQL did not build: those of the
-        types in ``rest``, and those of ``topics`` in the ``streams`` it left out."""
+        """The events after ``after`` up to ``stop`` that the SQL did not build: those of the types
+        in ``rest``, and those of ``topics`` in the ``streams`` it left out."""
         query = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {events}"
-            " WHERE notification_id > %(after)s AND notification_id <= %(head)s"
+            " WHERE notification_id > %(after)s AND notification_id <= %(stop)s"
             " AND (topic = ANY(%(rest)s) OR (originator_id = ANY(%(streams)s::uuid[]) AND topic = ANY(%(topics)s)))"
-            " ORDER BY notification_id LIMIT %(limit)s"
+            " ORDER BY notification_id"
         ).format(events=Identifier(view.datastore.schema, events_table))
-        params = {"after": after, "head": head, "rest": list(rest), "streams": list(streams), "topics": list(topics),
-                  "limit": limit}
+        params = {"after": after, "stop": stop, "rest": list(rest), "streams": list(streams), "topics": list(topics)}
         with view.datastore.transaction(commit=False) as curs:
             rows = curs.execute(query, params).fetchall()
         return [Notification(id=r["notification_id"], originator_id=r["originator_id"],
@@ -220,8 +228,12 @@ class ClaimsSetBased(SetBased):
     """
 
     topics = CLAIM_TOPICS
+    # The follow-ups folded per claim, then the rows, into scratch tables (CREATE TABLE AS may use
+    # parallel workers, where INSERT … SELECT never does: the events are read and parsed by them),
+    # then inserted in log order.
     statements = (
-        "CREATE TEMP TABLE claims_bulk_follow ON COMMIT DROP AS SELECT id,"
+        "DROP TABLE IF EXISTS {follow}, {rows}",
+        "CREATE UNLOGGED TABLE {follow} AS SELECT id,"
         " max(version) AS version,"
         " {s}.claims_last(s->'meta'->'recorded_at' ORDER BY seq) AS updated_at,"
         " {s}.claims_merge(CASE WHEN (s->'changes') - {correctable} = '{{}}' THEN s->'changes'"
@@ -237,25 +249,30 @@ class ClaimsSetBased(SetBased):
         "   ORDER BY seq) AS status,"
         " {s}.claims_last(CASE WHEN topic = %(superseded)s THEN s->'by_claim' END ORDER BY seq) AS superseded_by"
         f" FROM {_events('= ANY(%(follow_ups)s)')} AS e GROUP BY id",
-        "ANALYZE claims_bulk_follow",
-        "INSERT INTO {claim} (id, seq, stated_key, doc, search)"
-        " SELECT id, seq, {s}.claims_utc_instant(doc->>'stated_at'), doc,"
+        "ANALYZE {follow}",
+        "CREATE UNLOGGED TABLE {rows} AS"
+        " SELECT id, seq, {s}.claims_utc_instant(doc->>'stated_at') AS stated_key, doc,"
         "  to_tsvector({s}.claims_search_config(doc->>'language'), concat(doc->>'text', ' ', doc->>'position'))"
+        "  AS search"
         " FROM (SELECT a.id, a.seq, CASE WHEN f.changes IS NULL THEN d.doc ELSE d.doc || f.changes END AS doc"
         f"  FROM {_events('= %(asserted)s')} AS a"
-        "  LEFT JOIN claims_bulk_follow f ON f.id = a.id"
+        "  LEFT JOIN {follow} f ON f.id = a.id"
         "  CROSS JOIN LATERAL (SELECT CASE WHEN a.s ?& {required} THEN jsonb_build_object({asserted_fields},"
         "    'facts', coalesce(a.s->'facts', '{{}}'::jsonb), 'id', a.id::text, 'version', coalesce(f.version, a.version),"
         "    'status', coalesce(f.status, 'active'), 'corroborations', coalesce(f.corroborations, '[]'::jsonb),"
         "    'disputes', coalesce(f.disputes, '[]'::jsonb), 'superseded_by', f.superseded_by,"
         "    'recorded_at', a.s->'meta'->'recorded_at', 'updated_at', coalesce(f.updated_at, a.s->'meta'->'recorded_at'))"
         "    ELSE {s}.claims_bulk_refuse('claim asserted without', a.s::text)::jsonb END AS doc) AS d"
-        "  OFFSET 0) AS c",  # each doc built once, not once per use
+        "  OFFSET 0) AS c"  # each doc built once, not once per use
+        " ORDER BY seq",
+        "INSERT INTO {claim} (id, seq, stated_key, doc, search) SELECT id, seq, stated_key, doc, search FROM {rows}",
+        "DROP TABLE {follow}, {rows}",
     )
 
-    def fragments(self) -> dict[str, Composed | Literal]:
+    def fragments(self, view: View) -> dict[str, Composable]:
         fields = SQL(", ").join(SQL("{}, a.s->{}").format(Literal(n), Literal(n)) for n in _REQUIRED)
-        return {"correctable": _array(CORRECTABLE), "required": _array(_REQUIRED), "asserted_fields": fields}
+        return {"correctable": _array(CORRECTABLE), "required": _array(_REQUIRED), "asserted_fields": fields,
+                "follow": view.scratch("bulk_follow"), "rows": view.scratch("bulk_rows")}
 
 
 class PositionsSetBased(SetBased):
@@ -305,7 +322,7 @@ class PositionsSetBased(SetBased):
         " WINDOW w AS (PARTITION BY id ORDER BY opened)",
     )
 
-    def fragments(self) -> dict[str, Composed | Literal]:
+    def fragments(self, view: View) -> dict[str, Composable]:
         from projections.positions_queries import CLAIM_COLUMNS, column_list
 
         unmoved = [name for name in CORRECTABLE if name not in _MOVED]

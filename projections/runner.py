@@ -263,10 +263,11 @@ class Worker:
         mapper = self.runner.app.mapper
         position = 0
         while position < head and not self.runner.stopping.is_set():
-            notifications = set_based.left_to_python(target, self.runner.recorder.events_table_name, position, head,
-                                                     rest, refused, projection.topics, REBUILD_BATCH)
-            end = notifications[-1].id if len(notifications) == REBUILD_BATCH else head
-            self._apply(projection, [(n.id, mapper.to_domain_event(n)) for n in notifications], end)
+            end = min(position + REBUILD_BATCH, head)
+            notifications = set_based.left_to_python(target, self.runner.recorder.events_table_name, position, end,
+                                                     rest, refused, projection.topics)
+            if notifications or end == head:
+                self._apply(projection, [(n.id, mapper.to_domain_event(n)) for n in notifications], end)
             position = end
         assert self.progress is not None
         self.progress.done = head
@@ -350,6 +351,8 @@ class _Stopped(Exception):
 class Runner:
     """The projections of one process, and the LISTEN connection that wakes them."""
 
+    set_based = True  # rebuild the views that can be inside PostgreSQL (SET_BASED); False: all in Python
+
     def __init__(self, app: ClaimsApplication, names: list[str] | None = None) -> None:
         self.app = app
         names = names or list(PROJECTIONS)
@@ -361,7 +364,6 @@ class Runner:
         self.control = Control(datastore)
         self.stopping = threading.Event()
         self._news = threading.Condition()
-        self.set_based = True  # rebuild the views that can be inside PostgreSQL (SET_BASED)
         self.workers = {name: Worker(self, name) for name in names}
         self._listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
         self._conninfo = datastore.pool.conninfo
