@@ -208,13 +208,17 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     table = Table(title="projections")
-    for column in ("name", "state", "position", "head", "lag", "lag (s)", "rebuild", "error"):
+    for column in ("name", "state", "position", "head", "lag", "lag (s)"):  # short: kept whole at any width
+        table.add_column(column, no_wrap=True)
+    for column in ("rebuild", "normalised", "error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         rebuild = row["rebuild"] and f"{row['rebuild']['events_done']}/{row['rebuild']['events_total']}"
         error = row["error"] and f"event {row['error']['position']}: {row['error']['error']}"
+        last = row["normalised"]["last"]
+        normalised = last and f"{row['normalised']['count']}, last event {last['position']}: {'; '.join(last['notes'])}"
         table.add_row(*(Text(safe(v)) for v in (row["name"], row["state"], row["position"], row["head"], row["lag"],
-                                                row["lag_seconds"], rebuild or "", error or "")))
+                                                row["lag_seconds"], rebuild or "", normalised or "0", error or "")))
     console.print(table)
     return 0
 
@@ -332,6 +336,7 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.cli_text import summaries, when
     from api.reports import event_out
+    from projections.values import dumps_any
 
     services = bootstrap(settings)
     try:
@@ -339,7 +344,7 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     if args.format == "json":
-        sys.stdout.write(orjson.dumps([e.model_dump(mode="json") for e in events], option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write(dumps_any([e.model_dump(mode="json") for e in events], option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
         return 0
     # One line per event. In a terminal, cut to its width (a long summary ends in …); piped, whole.

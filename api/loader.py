@@ -25,6 +25,7 @@ from domain.application import ClaimsApplication
 from domain.base import Meta
 from domain.errors import AliasTaken, BatchRejected, ClaimAlreadyRetracted, DomainError, PartyExists
 from domain.names import distinct_names
+from projections import values
 
 CLAIM_BATCH = 500
 
@@ -99,7 +100,7 @@ def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     stripped = raw.lstrip()
     if stripped.startswith(b"["):
         try:
-            records = orjson.loads(raw)
+            records = values.loads(raw)
         except orjson.JSONDecodeError as e:  # nested too deep, cut short, not UTF-8 …: where, and why
             yield f"{path}:{e.lineno}", e
             return
@@ -109,7 +110,7 @@ def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     for number, line in enumerate(raw.splitlines(), start=1):
         if line.strip() and not line.lstrip().startswith(b"//"):
             try:
-                yield f"{path}:{number}", orjson.loads(line)
+                yield f"{path}:{number}", values.loads(line)
             except orjson.JSONDecodeError as e:
                 yield f"{path}:{number}", e
 

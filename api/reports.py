@@ -7,9 +7,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from api.schemas.claims import EventOut
+from projections import values
 
 REPORT_COLUMNS = ("party", "topic", "stance", "position", "speaker", "stated_at", "claims", "claim")
 # An event's fields that are not its data: they are shown as version, type, recorded_at.
@@ -53,5 +52,5 @@ def event_out(event: Any) -> EventOut:
         recorded_at=event.timestamp,
         recorded_by=meta.get("recorded_by", "unknown"),
         correlation_id=meta.get("correlation_id", ""),
-        data=orjson.loads(orjson.dumps(data, default=str)),
+        data=values.loads(values.dumps_any(data)),  # plain JSON values; integers of any size exactly
     )

@@ -29,7 +29,7 @@ from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
-from adapters.unavailable import DATABASE_UNAVAILABLE
+from adapters.unavailable import database_unavailable
 from domain.claim import CORRECTABLE, Claim
 from projections.view import View
 
@@ -121,10 +121,7 @@ def install(curs: Cursor[Any], schema: str) -> None:
 def refused(error: Exception) -> bool:
     """Whether a failed build was refused by its data (not by the database being unavailable)."""
     cause = error if isinstance(error, psycopg.Error) else error.__cause__  # the library wraps psycopg's errors
-    if not isinstance(cause, psycopg.Error):
-        return False
-    down = isinstance(error, DATABASE_UNAVAILABLE) or isinstance(cause, DATABASE_UNAVAILABLE)
-    return not down or str(cause.sqlstate or "").startswith("54")  # 54: a program limit, the data's
+    return isinstance(cause, psycopg.Error) and not database_unavailable(error) and not database_unavailable(cause)
 
 
 class SetBased:

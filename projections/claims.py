@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from domain.claim import CORRECTABLE, Claim
 from eventsourcing.dispatch import singledispatchmethod
+from projections import values
 from projections.view import BatchProjection, View, topics_of
 
 # German and English texts are stemmed in their language, the rest word by word.
@@ -28,10 +29,11 @@ def search_config(language: str) -> str:
 
 @lru_cache(maxsize=65_536)  # claims share their dates; a rebuild asks for the same ones again and again
 def stated_key(stated_at: str) -> datetime:
-    """The instant a claim's stated_at is ordered by: 00:00 UTC of a date given alone."""
-    if len(stated_at) == 10:
-        return datetime.combine(date.fromisoformat(stated_at), datetime.min.time(), UTC)
-    return datetime.fromisoformat(stated_at)
+    """The instant a claim's stated_at is ordered by, in UTC (00:00 UTC of a date given alone).
+
+    In UTC because PostgreSQL takes offsets up to ±15:59 only, where ISO 8601 (and the API) allow ±23:59.
+    """
+    return values.utc_instant(stated_at)
 
 
 # A page of the claims some parties spoke or co-signed (a party and its members, or one speaker),
@@ -303,6 +305,8 @@ class ClaimsProjection(BatchProjection[ClaimsView]):
     @staticmethod
     def _row(claim_id: UUID, row: dict[str, Any]) -> tuple[Any, ...]:
         doc = row["doc"]
+        if doc["facts"] and not values.all_finite(doc["facts"]):  # orjson would write null without a word
+            raise values.NotStorable("facts: NaN or an infinity, which JSON cannot hold")
         text = f"{doc['text']} {doc.get('position') or ''}"
         return claim_id, row["seq"], stated_key(doc["stated_at"]), Jsonb(doc), search_config(doc["language"]), text
 

@@ -65,8 +65,12 @@ class PartiesView(View):
             "CREATE TABLE IF NOT EXISTS {t} ("
             " party text NOT NULL, name text NOT NULL, normal text NOT NULL, spelling text NOT NULL,"
             " PRIMARY KEY (party, name))",
-            "CREATE INDEX IF NOT EXISTS {i}_normal ON {t} (normal)",
-            "CREATE INDEX IF NOT EXISTS {i}_spelling ON {t} (spelling)",
+            # Hash indexes: a name normalised (emoji spelt out, ligatures expanded) may outgrow a
+            # B-tree entry (2,704 bytes), which would stop the projection; a hash entry is 4 bytes.
+            "DROP INDEX IF EXISTS {i}_normal",
+            "DROP INDEX IF EXISTS {i}_spelling",
+            "CREATE INDEX IF NOT EXISTS {i}_normal_hash ON {t} USING hash (normal)",
+            "CREATE INDEX IF NOT EXISTS {i}_spelling_hash ON {t} USING hash (spelling)",
         ],
     }
 

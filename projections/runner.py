@@ -28,8 +28,9 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 from adapters.recorder import datastore_of
-from adapters.unavailable import DATABASE_UNAVAILABLE
+from adapters.unavailable import DATABASE_UNAVAILABLE, database_unavailable
 from domain.application import ClaimsApplication
+from projections import values
 from projections.bulk import ClaimsSetBased, PositionsSetBased, SetBased
 from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
@@ -107,6 +108,7 @@ def status(app: ClaimsApplication, read_models: dict[str, View]) -> list[dict[st
             "error": row.get("error"),
             "rebuild": row.get("progress"),
             "rebuild_requested": bool(row.get("rebuild_requested")),
+            "normalised": view.normalised(),
         })
     return items
 
@@ -212,33 +214,49 @@ class Worker:
         """Apply ``events`` and move the tracking position to ``end``; event by event if the batch fails."""
         try:
             projection.process_batch(events, Tracking(APPLICATION, end))
-        except DATABASE_UNAVAILABLE:
-            raise
         except IntegrityError:
             pass  # another worker recorded this window first (its tracking row is ahead)
-        except Exception:  # noqa: BLE001  (find the event, keep what came before it)
+        except Exception as e:  # noqa: BLE001  (find the event, keep what came before it)
+            if database_unavailable(e):
+                raise
             self._apply_one_by_one(projection, events, end)
 
     def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
         for position, event in events:
-            try:
-                projection.process_batch([(position, event)], Tracking(APPLICATION, position))
-            except DATABASE_UNAVAILABLE:
-                raise
-            except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
-                error_id = uuid.uuid4().hex[:12]  # shown to API clients in place of the detail, which stays here
-                log.exception("projection %s stopped at event %s (error id %s)", self.name, position, error_id)
-                self.progress = None
-                self._set("stopped", {
-                    "error_id": error_id,
-                    "position": position,
-                    "event": type(event).__name__,
-                    "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(limit=5),
-                })
-                raise _Stopped from None
+            self._apply_one(projection, position, event)
         if not events or events[-1][0] < end:
             projection.process_batch([], Tracking(APPLICATION, end))  # the failure was passing: go on
+
+    def _apply_one(self, projection: BatchProjection[Any], position: int, event: Any) -> None:
+        """Apply one event; one the view cannot hold as written, with its values normalised (noted); else stop.
+
+        The same in a rebuild as live, so that both views agree. Only an event that fails even
+        normalised (a bug) stops the projection.
+        """
+        try:
+            projection.process_batch([(position, event)], Tracking(APPLICATION, position))
+            return
+        except Exception as e:  # noqa: BLE001  (reported in the status; the other projections go on)
+            if database_unavailable(e):
+                raise
+            error_id = uuid.uuid4().hex[:12]  # shown to API clients in place of the detail, which stays in the log
+            error = {"error_id": error_id, "position": position, "event": type(event).__name__,
+                     "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=5)}
+        fixed, notes = values.normalised_event(event)
+        if notes:
+            try:
+                projection.process_batch([(position, fixed)], Tracking(APPLICATION, position),
+                                         notes=[(position, type(event).__name__, notes)])
+                log.warning("projection %s: event %s applied normalised: %s", self.name, position, "; ".join(notes))
+                return
+            except Exception as e:  # noqa: BLE001
+                if database_unavailable(e):
+                    raise
+                log.exception("projection %s: event %s fails normalised too", self.name, position)
+        log.error("projection %s stopped at event %s (error id %s):\n%s", self.name, position, error_id, error["traceback"])
+        self.progress = None
+        self._set("stopped", error)
+        raise _Stopped from None
 
     # -- rebuilds ---------------------------------------------------------------------------
 

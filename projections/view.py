@@ -12,17 +12,24 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
-import orjson
 from psycopg.sql import SQL, Composed, Identifier
-from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
-# View documents are plain JSON: orjson reads and writes them several times faster than json.
-set_json_dumps(lambda obj: orjson.dumps(obj).decode())
-set_json_loads(orjson.loads)
+from projections import values
+
+# View documents are plain JSON: orjson reads and writes them several times faster than json
+# (values.dumps and loads fall back on json for the integers orjson cannot hold exactly).
+set_json_dumps(values.dumps)
+set_json_loads(values.loads)
 
 APPLICATION = "claims"  # the tracked application's name (tracking rows are keyed by it)
 NEXT = "_next"  # suffix of the tables a rebuild writes before they replace the live ones
 DEFER = "DEFER "  # marks an index a rebuild may build after loading the rows (queries need it, the build not)
+NOTES = "normalised"  # each view's table of the events it applied with a value normalised (values.py)
+_NOTES_DDL = (
+    "CREATE TABLE IF NOT EXISTS {t} (position bigint PRIMARY KEY, event text NOT NULL, notes jsonb NOT NULL,"
+    " noted_at timestamptz NOT NULL DEFAULT now())"
+)
 
 
 class View(PostgresTrackingRecorder):
@@ -42,7 +49,7 @@ class View(PostgresTrackingRecorder):
         self.bulk = defer_indexes  # being built from the first event, in bulk (a rebuild), not yet live
         super().__init__(datastore, tracking_table_name=f"{self.name}{suffix}_tracking")
         self.deferred: list[Composed] = []
-        for logical, statements in self.tables.items():
+        for logical, statements in {**self.tables, NOTES: [_NOTES_DDL]}.items():
             for statement in statements:
                 deferrable = statement.startswith(DEFER)
                 composed = SQL(statement.removeprefix(DEFER)).format(
@@ -80,7 +87,24 @@ class View(PostgresTrackingRecorder):
         return SQL(template).format(**{name: self.t(name) for name in self.tables}, **extra)
 
     def all_table_names(self) -> list[str]:
-        return [*(self.table_name(logical) for logical in self.tables), self.tracking_table_name]
+        return [*(self.table_name(logical) for logical in self.tables), self.table_name(NOTES), self.tracking_table_name]
+
+    def note(self, curs: Cursor[Any], notes: Sequence[tuple[int, str, list[str]]]) -> None:
+        """Record that the events at these positions were applied with values normalised (what, in words)."""
+        curs.executemany(
+            SQL("INSERT INTO {} (position, event, notes) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(self.t(NOTES)),
+            [(position, event, Jsonb(lines)) for position, event, lines in notes],
+        )
+
+    def normalised(self) -> dict[str, Any]:
+        """How many events this view applied with a value normalised, and the last of them."""
+        query = SQL(
+            "SELECT (SELECT count(*) FROM {t}) AS count, (SELECT jsonb_build_object('position', position,"
+            " 'event', event, 'notes', notes, 'noted_at', noted_at) FROM {t} ORDER BY position DESC LIMIT 1) AS last"
+        ).format(t=self.t(NOTES))
+        with self.datastore.transaction(commit=False) as curs:
+            row = curs.execute(query).fetchone()
+        return {"count": row["count"], "last": row["last"]}
 
     @contextmanager
     def batch(self, tracking: Tracking) -> Iterator[Cursor[Any]]:
@@ -136,10 +160,17 @@ class BatchProjection(Projection[TView], Generic[TView]):
         """The library's one-event interface (for its ProjectionRunner): a batch of one."""
         self.process_batch([(tracking.notification_id, domain_event)], tracking)
 
-    def process_batch(self, events: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
-        """Apply ``events`` ((log position, event) pairs, in log order) and record ``tracking``, atomically."""
+    def process_batch(
+        self, events: Sequence[tuple[int, Any]], tracking: Tracking, notes: Sequence[tuple[int, str, list[str]]] = (),
+    ) -> None:
+        """Apply ``events`` ((log position, event) pairs, in log order) and record ``tracking``, atomically.
+
+        ``notes`` (position, event type, what was normalised) are recorded in the same transaction.
+        """
         with self.view.batch(tracking) as curs:
             self.apply_batch(curs, events)
+            if notes:
+                self.view.note(curs, notes)
 
     @abstractmethod
     def apply_batch(self, curs: Cursor[Any], events: Sequence[tuple[int, Any]]) -> None:

@@ -33,6 +33,7 @@ from api.schemas.when import Instant
 from domain.commands import RecordClaim
 from domain.errors import BatchRejected
 from domain.party import SLUG_PATTERN
+from projections import values
 from projections.claims import decode_cursor, stated_key
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"], dependencies=[Access])
@@ -106,7 +107,7 @@ def _batch_items(body: bytes, content_type: str) -> list[Any]:
         for number, line in enumerate(body.splitlines(), start=1):
             if line.strip():
                 try:
-                    items.append(orjson.loads(line))
+                    items.append(values.loads(line))
                 except orjson.JSONDecodeError as e:
                     raise ProblemException(
                         422, f"line {number} is not JSON: {e}", kind="validation",
@@ -114,7 +115,7 @@ def _batch_items(body: bytes, content_type: str) -> list[Any]:
                     ) from None
     else:
         try:
-            items = orjson.loads(body)
+            items = values.loads(body)
         except orjson.JSONDecodeError as e:
             raise ProblemException(422, f"the body is not JSON: {e}", kind="validation",
                                    errors=[{"field": "body", "reason": str(e)}]) from None

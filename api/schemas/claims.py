@@ -29,7 +29,10 @@ Kind = Literal["statement", "denial", "report", "assessment"]
 Stance = Literal["positive", "negative", "neutral", "mixed"]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 Position = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1_000)]
-PartyRefs = Annotated[list[Name], Field(max_length=50)]
+# At most 30 co-speakers: the positions view indexes a claim's speakers together, and one index
+# entry holds 31 party ids of 64 characters (2,704 bytes); more would stop the projection.
+MAX_CO_SPEAKERS = 30
+PartyRefs = Annotated[list[Name], Field(max_length=MAX_CO_SPEAKERS)]
 
 ORF = {
     "url": "https://example.org/seeds/2025-12-21-miami-talks-productive",

@@ -83,7 +83,7 @@ def test_verbatim_takes_only_json_true_or_false(http: Any, value: Any) -> None:
 
 
 def test_boolean_query_parameters_take_only_true_or_false(http: Any) -> None:
-    for path, name in [("/v1/parties", "merged"), ("/v1/audit/verify", "full")]:
+    for path, name in [("/v1/parties", "merged"), ("/v1/audit/verify", "resume")]:
         for value in ("yes", "1", "on", "True"):
             refused = http.get(path, params={name: value})
             assert refused.status_code == 422 and fields(refused) == {name}, (path, value, refused.text)
