@@ -1,15 +1,16 @@
 """Set-based rebuilds: the claims and positions views built inside PostgreSQL, from the stored events.
 
 A rebuild in Python reads, decodes and folds every event one object at a time. The events are
-JSON already, so the claims and positions views can be built with one ``INSERT … SELECT`` each
-over the events table (jsonb, ordered aggregates, window functions), with no event crossing into
-Python. The live projections stay in Python, event by event; both must give the same rows
+JSON already, so the claims and positions views can be built by a few statements each over the
+events table (jsonb, ordered aggregates, window functions; ``CREATE TABLE AS`` where parallel
+workers may read and parse the events), with no event crossing into Python. The live projections stay in Python, event by event; both must give the same rows
 (``tests/integration/test_set_based_rebuild.py`` holds them to it).
 
 What the SQL cannot reproduce exactly, it refuses rather than guess: a value jsonb cannot hold
-(NaN, NUL), a ``stated_at`` outside the strict forms the API writes (a date, or a date-time with
-seconds to six digits and an offset; not in the years 1 or 9999, where the instant in UTC may
-leave the calendar), an event carrying fields a projection does not expect. Then the streams
+(NaN, NUL), a typed value other than the timestamp (the transcoder would decode it into an
+object), a ``stated_at`` outside the strict forms the API writes (a date, or a date-time with
+seconds to six digits and an offset; a date-time not in the years 1 or 9999, where the instant
+in UTC may leave the calendar), a correction naming fields a claim does not have. Then the streams
 holding such events are found (one more pass, only then) and left out, and the runner applies
 their events in Python, normalised as ``values.py`` says, as a live projection would. Events of
 types the SQL does not build (the positions view's party events: a few hundred) go through
