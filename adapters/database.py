@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,25 @@ class Database:
         self.url = url
         return url
 
+    @contextlib.contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Hold, across processes, the right to create or change the schema's tables.
+
+        Processes starting together (two `claims project` replicas, `claims serve --workers`)
+        would otherwise run the same CREATE … IF NOT EXISTS and CREATE OR REPLACE at once,
+        which PostgreSQL refuses with "tuple concurrently updated". A session advisory lock
+        makes them take turns; it goes with the session, however the process ends.
+        """
+        assert self.url is not None, "start() first"
+        digest = hashlib.sha256(f"claims-schema:{self.settings.db_schema}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
     def _start_embedded(self, home: Path) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
@@ -77,6 +99,25 @@ class Database:
             self._server.cleanup()
             self._server = None
         self.url = None
+
+
+def read_datastore(settings: Settings) -> Any:
+    """A connection pool on ``settings.read_database_url`` (a hot standby), for the read models' queries.
+
+    Same schema and pool sizes as the primary's; nothing is created there (a standby is read-only:
+    its tables are the primary's, replayed).
+    """
+    from eventsourcing.postgres import PostgresDatastore
+    from psycopg.conninfo import conninfo_to_dict
+
+    assert settings.read_database_url is not None
+    conn = conninfo_to_dict(settings.read_database_url)
+    return PostgresDatastore(
+        dbname=str(conn.get("dbname", "postgres")), host=str(conn.get("host", "localhost")),
+        port=str(conn.get("port", "5432")), user=str(conn.get("user", "postgres")),
+        password=str(conn.get("password", "")), schema=settings.db_schema, connect_timeout=5,
+        pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow, pre_ping=settings.pool_pre_ping,
+    )
 
 
 def _forget_dead_users(pgdata: Path) -> None:

@@ -18,10 +18,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "CLAIMS_DATABASE_URL"),
         description="postgresql://… of an external server; unset: an embedded server under `home`",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="postgresql://… of a hot standby (streaming replication) that serves the read routes; "
+        "writes and projections stay on the primary. Unset: everything on the primary",
+    )
     home: Path = Field(default=Path(".claims"), description="where the embedded server keeps its data")
     db_schema: str = Field(default="public", description="PostgreSQL schema of every table")
     host: str = Field(default="127.0.0.1", description="address `claims serve` binds")
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="API processes `claims serve` runs on its one port")
     pool_size: int = Field(default=8, ge=1, description="database connections kept open per pool")
     pool_max_overflow: int = Field(default=8, ge=0)
     pool_pre_ping: bool = Field(
@@ -48,6 +54,12 @@ class Settings(BaseSettings):
         default=True, description="coalesce concurrent POST /v1/claims into one transaction; off: one each"
     )
     group_commit_max: int = Field(default=500, ge=1, description="claims per group-commit transaction, at most")
+    feed_streams_per_key: int = Field(
+        default=4, ge=1, description="GET /v1/events answers an API key may have open at once; the next gets 429"
+    )
+    feed_heartbeat_seconds: float = Field(
+        default=15, gt=0, description="how often an idle followed feed sends a heartbeat (SSE comment, NDJSON blank line)"
+    )
 
     def eventsourcing_env(self, database_url: str) -> dict[str, str]:
         """The environment of the eventsourcing library's PostgreSQL persistence, for ``database_url``."""

@@ -18,7 +18,9 @@ from api.long_reads import LongReads
 from api.metrics import Metrics, MetricsMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import RequestId
+from api.pages import install as install_pages
 from api.routers import audit, claims, health, parties, positions, projections, topics
+from api.routers import events, reviews  # issue 13: verdicts, provenance, the change feed
 
 DESCRIPTION = """
 Who said what, when, where it was reported, and how each party's position moves.
@@ -26,6 +28,19 @@ Who said what, when, where it was reported, and how each party's position moves.
 Every statement is recorded as an immutable event; corrections, retractions and
 merges are new events. Errors are RFC 9457 `application/problem+json`.
 """
+
+
+def worker_app() -> FastAPI:
+    """The app of each process of `claims serve --workers N` (uvicorn calls it in every one).
+
+    Its settings come from the environment the supervisor set up: the database's URL, and
+    CLAIMS_RUN_PROJECTIONS off (the projections run once, in the supervisor).
+    """
+    app = create_app(Settings())
+    # This process serves only this app, under uvicorn's Server: hooked for its whole life, its
+    # shutdown ends the open change feeds first (as `claims serve` does with one process).
+    events.feeds_end_on_exit(app).__enter__()
+    return app
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -40,7 +55,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if app.state.services.group_commit is not None:
             app.state.services.group_commit.report_to(app.state.metrics.group_commit_size.observe)
         app.state.positions = PositionWatch(app.state.services)
-        app.state.services.position_listeners.append(app.state.positions.advanced)
+        # This process's workers tell the primary's positions; reads from a standby wait on its own.
+        fed = app.state.services.read_datastore is None
+        if fed:
+            app.state.services.position_listeners.append(app.state.positions.advanced)
         app.state.long_reads = LongReads(app.state.services.datastore.pool)
         if owned and settings.run_projections:
             app.state.services.run_projections()
@@ -48,7 +66,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             app.state.long_reads.close()
-            app.state.services.position_listeners.remove(app.state.positions.advanced)
+            if fed:
+                app.state.services.position_listeners.remove(app.state.positions.advanced)
+            events.streams_of_app(app).closing.set()  # open change feeds end
             if owned:
                 app.state.services.close()
 
@@ -57,6 +77,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by api/pages/docs.py with Swagger UI's files from our own static files
+        redoc_url=None,
         dependencies=[CleanQuery],  # a NUL in the query string: 422 (no text in PostgreSQL can hold it)
     )
     app.state.metrics = Metrics()
@@ -68,7 +90,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(RequestId)  # a 413 from BodyLimit carries the request id too
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts every answer
     errors.install(app)
-    for module in (parties, claims, topics, positions, projections, audit, health):
+    for module in (parties, claims, reviews, topics, positions, projections, audit, events, health):
         app.include_router(module.router)
     app.include_router(metrics_router)
+    install_pages(app)  # the desk's pages at / (api/pages)
     return app

@@ -47,10 +47,11 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
             "this server is reachable beyond loopback and has no unrevoked API key; "
             "create one with `claims keys create --name NAME --role admin`"
         )
-    # ``credentials`` (FastAPI's HTTPBearer) documents the scheme in OpenAPI; the token is read
-    # by ``bearer_token``, as the Idempotency-Key middleware reads it, so both find the same key.
-    token = bearer_token(request.headers.get("authorization", "")) if credentials is not None else None
-    if token is None:
+    # ``credentials``: FastAPI's HTTPBearer parse of the header (the pages pass the cookie's token
+    # the same way); stripped as ``bearer_token`` strips it for the Idempotency-Key middleware,
+    # so both find the same key.
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
         raise _unauthorized("this server needs an API key: send Authorization: Bearer <token>")
     key = keys.authenticate(token)
     if key is None:

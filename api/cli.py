@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API (on an embedded PostgreSQL unless DATABASE_URL is set)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1, or CLAIMS_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, or CLAIMS_PORT)")
+    serve.add_argument("--workers", type=int, help="API processes on the port (default 1, or CLAIMS_WORKERS)")
     serve.set_defaults(run=_serve)
 
     load = commands.add_parser("load", help="record parties, topics and claims from JSON/NDJSON files")
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     from api import cli_audit
 
     cli_audit.add_commands(commands)
+
+    from api import cli_backup
+
+    cli_backup.add_commands(commands)
     return parser
 
 
@@ -117,9 +122,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.routers.events import feeds_end_on_exit
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    settings = settings.model_copy(update=overrides)
+    given = (("host", args.host), ("port", args.port), ("workers", args.workers))
+    settings = settings.model_copy(update={k: v for k, v in given if v is not None})
+    if settings.workers < 1:
+        err_console.print("[red]claims:[/red] --workers: at least 1")
+        return 2
     # uvicorn re-raises SIGTERM after its graceful shutdown; turned into SystemExit here, it lets
     # the `finally` below leave the embedded server (which stops when its last user leaves).
     signal.signal(signal.SIGTERM, _exit)
@@ -140,11 +149,46 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # collection (every second or so under load) takes a millisecond, not 50.
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                    access_log=settings.access_log)
+        if settings.workers > 1:
+            _serve_workers(settings, services)
+        else:
+            with feeds_end_on_exit(app):  # open GET /v1/events answers end when shutdown begins
+                uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                            access_log=settings.access_log)
     finally:
         services.close()
     return 0
+
+
+def _serve_workers(settings: Settings, services: Any) -> None:
+    """``settings.workers`` API processes on one port, under uvicorn's supervisor (this process).
+
+    Each process is a fresh interpreter (uvicorn spawns them) that builds its own app, pool
+    and group committer from the environment set here: the database's URL (this process
+    keeps the embedded server, if any, for all of them), no projections (they run once:
+    here, or in `claims project` workers), and one directory for the Prometheus counters of
+    all of them. A worker that dies is replaced; SIGTERM stops each gracefully (in-flight
+    requests answered, its group committer drained) before this process leaves.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    metrics_dir = tempfile.mkdtemp(prefix="claims-metrics-")
+    os.environ.update({
+        "DATABASE_URL": str(services.database.url),
+        "CLAIMS_RUN_PROJECTIONS": "false",
+        "CLAIMS_HOME": str(settings.home),
+        "CLAIMS_DB_SCHEMA": settings.db_schema,
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+    })
+    try:
+        uvicorn.run("api.app:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_level="info", access_log=settings.access_log)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _project(args: argparse.Namespace, settings: Settings) -> int:

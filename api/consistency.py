@@ -101,8 +101,8 @@ class PositionWatch:
     def _fed(self) -> bool:
         """Whether a live worker of this process says how each projection waited for moves on."""
         runner = getattr(self.services, "runner", None)
-        if runner is None:
-            return False
+        if runner is None or getattr(self.services, "read_datastore", None) is not None:
+            return False  # no workers here, or reads from a standby (the workers tell the primary's positions)
         workers = runner.workers
         return all(name in workers and workers[name].state == "live" for name in self._waited)
 

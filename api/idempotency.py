@@ -49,6 +49,10 @@ POLL_SECONDS = (0.02, 0.05, 0.1, 0.2)  # then the last, until WAIT_SECONDS
 NOT_STORED = frozenset({401, 403})  # answers about the caller's key, not the request
 REPLAYED = (b"idempotent-replayed", b"true")
 RETRY_AFTER_SECONDS = 5
+# request.state's name for "principal\nkey\nepoch" of the run: a route may derive what it creates
+# from it (POST /v1/claims: the claim's id), so that a run taken over from a process that died
+# after its commit (but before its answer was stored) records nothing twice.
+STATE = "idempotency_key"
 
 
 class Idempotency:
@@ -104,13 +108,14 @@ class Idempotency:
         polls = 0
         while True:
             try:
-                owner = await run_in_threadpool(store.claim, principal, key, "POST", path, fingerprint)
-                stored = None if owner else await run_in_threadpool(store.get, principal, key)
+                claimed = await run_in_threadpool(store.claim, principal, key, "POST", path, fingerprint)
+                stored = None if claimed else await run_in_threadpool(store.get, principal, key)
             except UNAVAILABLE as e:
                 await _unavailable(scope, send, e)
                 return
-            if owner is not None:
-                await self._run(scope, receive, send, store, principal, key, owner, body)
+            if claimed is not None:
+                scope.setdefault("state", {})[STATE] = f"{principal}\n{key}\n{claimed.epoch}"
+                await self._run(scope, receive, send, store, principal, key, claimed.owner, body)
                 return
             if stored is not None:
                 if stored.fingerprint != fingerprint:

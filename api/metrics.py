@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,12 @@ router = APIRouter(tags=["health"])
 
 
 class Metrics:
-    """One registry per app, so that apps made by tests do not share counters."""
+    """One registry per app, so that apps made by tests do not share counters.
+
+    Under `claims serve --workers N` (``PROMETHEUS_MULTIPROC_DIR`` set before the processes
+    start) every process writes its counters to files there and ``exposed`` adds up all of
+    them: a scrape answered by any one process counts the requests of all.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -32,7 +38,13 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=self.registry,
         )
         self.services: Any = None
-        self.registry.register(_ProjectionCollector(self))
+        self.exposed = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            self.exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposed)
+        self.exposed.register(_ProjectionCollector(self))  # read from the database: the same in every process
 
 
 class _ProjectionCollector:
@@ -95,5 +107,5 @@ class MetricsMiddleware:
 @router.get("/metrics", include_in_schema=True, response_class=Response)
 def metrics(request: Request) -> Response:
     """Prometheus text format."""
-    registry = request.app.state.metrics.registry
+    registry = request.app.state.metrics.exposed
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

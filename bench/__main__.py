@@ -1,6 +1,6 @@
 """The benchmark suite: every figure of docs/performance.md in one command (`make bench`).
 
-    python -m bench [--events 1000000] [--home DIR] [--runs 3] [--seconds 10] [--parts ingest,batch,rebuild,queries]
+    python -m bench [--events 1000000] [--home DIR] [--runs 3] [--seconds 10] [--parts ingest,batch,rebuild,queries,pages]
     python -m bench --smoke            # a tiny size of everything, to keep the suite working (CI)
 
 Each part runs as its own process (its memory and CPU measured alone), writes its JSON into
@@ -14,6 +14,9 @@ reference and its target, and ``bench/results/bench-<events>.json`` collects the
   reused after; peak RSS (bench/rebuild.py).
 - queries: read latencies p50/p99 on that log, and a sequential scan of the event table
   (bench/queries.py).
+- pages: the desk's web pages, p50/p99 each, on the example data (bench/pages.py).
+- backup: `claims export` and `claims import` of that log, rate and peak RSS, beside a raw
+  COPY of the same rows out and in (bench/backup.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("ingest", "batch", "rebuild", "queries")
+PARTS = ("ingest", "batch", "rebuild", "queries", "pages", "backup")
 console = Console(width=max(150, Console().width))
 
 
@@ -52,6 +55,9 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "rebuild": ["bench.rebuild", "--home", home, "--events", str(args.events), "--runs", str(args.runs),
                     "--json", out["rebuild"]],
         "queries": ["bench.queries", "--home", home, "--requests", "10" if smoke else "200", "--json", out["queries"]],
+        "pages": ["bench.pages", "--home", f"{home}-pages", "--requests", "10" if smoke else "200",
+                  "--json", out["pages"]],
+        "backup": ["bench.backup", "--home", home, "--events", str(args.events), "--json", out["backup"]],
     }
 
 
@@ -78,6 +84,11 @@ def rows(part: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             {"figure": "rebuild: peak RSS MB", "value": m["peak_rss_mb"], "reference": "", "target": "≤ 500",
              "met": m["peak_rss_mb"] <= 500},
         ]
+    if part == "pages":
+        return [{"figure": f"page {name}: server p99 ms (p50), example data",
+                 "value": f"{s['p99_ms']:g} ({s['p50_ms']:g})",
+                 "reference": "", "target": f"≤ {s['target_p99_ms']:g}", "met": s.get("met")}
+                for name, s in result["shapes"].items()]
     if part == "queries":
         out = []
         scan = result.get("seq_scan")
@@ -89,6 +100,19 @@ def rows(part: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"figure": "sequential scan of the event table: events/s", "value": scan.get("events_per_second"),
                         "reference": "", "target": "", "met": None})
         return out
+    if part == "backup":
+        ref, events = result["raw_copy"], result["events"]
+        return [
+            {"figure": f"claims export: events/s ({events:,} events)", "value": result["export"]["events_per_second"],
+             "reference": f"raw COPY out {ref['out_rows_per_second']:,} rows/s", "target": "", "met": None},
+            {"figure": "claims import: events/s", "value": result["import"]["events_per_second"],
+             "reference": f"raw COPY in {ref['in_rows_per_second']:,} rows/s", "target": "", "met": None},
+            {"figure": "export / import: peak RSS MB",
+             "value": f"{result['export']['peak_rss_mb']:g} / {result['import']['peak_rss_mb']:g}",
+             "reference": "", "target": "flat in the log's size", "met": None},
+            {"figure": "restored head = source head", "value": str(result["same_head"]), "reference": "",
+             "target": "True", "met": result["same_head"]},
+        ]
     return []
 
 
@@ -140,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         console.rule(f"[bold]{part}")
         began = time.monotonic()
         # The parts that take --runs measure N times themselves; the reads are run N times here.
-        repeats = args.runs if part == "queries" else 1
+        repeats = args.runs if part in ("queries", "pages") else 1
         outs = [Path(lines[part][-1]).with_suffix(f".run{n}.json") if repeats > 1 else Path(lines[part][-1])
                 for n in range(1, repeats + 1)]
         codes = [subprocess.run([sys.executable, "-m", *lines[part][:-1], str(out)], cwd=ROOT, check=False).returncode

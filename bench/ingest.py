@@ -67,11 +67,12 @@ TARGET_VS_CEILING = 0.5
 TARGET_P99_MS = 100
 TARGET_LAG_P99_S = 1.0
 TARGET_CLIENTS = 32
-SERVERS = ("ceiling", "naive", "service", "inprocess")
+SERVERS = ("ceiling", "naive", "service", "service2", "inprocess")
 DESCRIBED = {
     "ceiling": "the framework ceiling (bench/ceiling.py, writes nothing)",
     "naive": "the naive path (as the service, but CLAIMS_GROUP_COMMIT=false: one transaction per request)",
-    "service": "the service as docker-compose runs it (claims serve with group commit; claims project beside it)",
+    "service": "the service in one API process (claims serve with group commit; claims project beside it)",
+    "service2": "the service as docker-compose runs it: two API processes (claims serve --workers 2), claims project",
     "inprocess": "the service in one process (claims serve with group commit and the projections in-process)",
 }
 console = Console(width=max(170, Console().width))
@@ -85,6 +86,7 @@ class Server:
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path, *, worker: bool = False) -> None:
         self.name = name
+        self.db_url = env.get("DATABASE_URL")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = logs / f"ingest-{name}.log"
@@ -101,7 +103,16 @@ class Server:
     @property
     def processes(self) -> list[psutil.Process]:
         """The processes serving (their CPU is the server's)."""
-        return [self.ps] + ([psutil.Process(self.worker.pid)] if self.worker is not None else [])
+        return self.api_processes + self.worker_processes
+
+    @property
+    def api_processes(self) -> list[psutil.Process]:
+        """The API's process, and under --workers its worker processes."""
+        return [self.ps, *self.ps.children(recursive=True)]
+
+    @property
+    def worker_processes(self) -> list[psutil.Process]:
+        return [psutil.Process(self.worker.pid)] if self.worker is not None else []
 
     def wait_ready(self, path: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -143,7 +154,8 @@ def start_server(name: str, url: str, schema: str, home: Path, logs: Path) -> Se
             "CLAIMS_RUN_PROJECTIONS": "false" if apart else "true"}
     # Experiments: BENCH_CLAIMS_X=v sets CLAIMS_X=v for the real servers (e.g. BENCH_CLAIMS_GROUP_COMMIT_MAX=100).
     env |= {k.removeprefix("BENCH_"): v for k, v in os.environ.items() if k.startswith("BENCH_CLAIMS_")}
-    srv = Server(name, ["api.cli", "serve"], env, logs, worker=apart)
+    args = ["api.cli", "serve", *(["--workers", "2"] if name == "service2" else [])]
+    srv = Server(name, args, env, logs, worker=apart)
     srv.wait_ready("/readyz")
     return srv
 
@@ -214,7 +226,7 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
     if watcher is not None:
         watcher.start()
     gens = [psutil.Process(p.pid) for p in procs]
-    server_procs = srv.processes
+    server_procs, api_procs, worker_procs = srv.processes, srv.api_processes, srv.worker_processes
     pg_procs = [pg, *pg.children(recursive=True)] if pg is not None else []
     time.sleep(max(0.0, begin + warmup - time.monotonic()))
     spy = None
@@ -222,9 +234,15 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(srv.ps.pid),
                                 "--duration", str(int(seconds)), "--rate", "50", "--nonblocking",
                                 "--output", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    before = [cpu_seconds(server_procs), cpu_seconds(pg_procs), *(cpu_seconds([g]) for g in gens)]
+    wal_before = wal_lsn(srv.db_url)
+    before = [cpu_seconds(server_procs), cpu_seconds(pg_procs), cpu_seconds(api_procs), cpu_seconds(worker_procs),
+              *(cpu_seconds([g]) for g in gens)]
     time.sleep(max(0.0, begin + warmup + seconds - time.monotonic()))
-    after = [cpu_seconds(server_procs), cpu_seconds(pg_procs), *(cpu_seconds([g]) for g in gens)]
+    after = [cpu_seconds(server_procs), cpu_seconds(pg_procs), cpu_seconds(api_procs), cpu_seconds(worker_procs),
+             *(cpu_seconds([g]) for g in gens)]
+    wal_after = wal_lsn(srv.db_url)
+    rss = {"api": [rss_mb(p) for p in api_procs], "projections": [rss_mb(p) for p in worker_procs],
+           "postgres": round(sum(rss_mb(p) or 0 for p in pg_procs), 1) if pg_procs else None}
     behind = None
     if srv.name != "ceiling":
         items = srv.get("/v1/projections")["items"]
@@ -255,7 +273,12 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
         "latency_ms": {"p50": ms(quantile(latencies, 0.5)), "p90": ms(quantile(latencies, 0.9)),
                        "p99": ms(quantile(latencies, 0.99)), "max": ms(latencies[-1] if latencies else None)},
         "cpu_percent": {"server": used[0], "postgres": used[1] if pg_procs else None,
-                        "generator": sum(used[2:]), "generator_processes": used[2:]},
+                        "api": used[2], "projections": used[3] if worker_procs else None,
+                        "generator": sum(used[4:]), "generator_processes": used[4:]},
+        # Per claim acknowledged in the window (CPU in ms; the projections' per event is about the same:
+        # a claim here is one event, a new topic now and then another).
+        "per_claim": per_claim(ok, [a - b for a, b in zip(after, before, strict=True)], wal_before, wal_after),
+        "rss_mb": rss,
         "projection_lag_events_at_end": behind,
     }
     if rate:
@@ -265,6 +288,49 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
     if profile is not None:
         result["profile"] = str(profile.relative_to(ROOT)) if profile.exists() else None
     return result
+
+
+def wal_lsn(url: str | None) -> int | None:
+    """The primary's current WAL position, in bytes (None for the ceiling, which has no database)."""
+    if not url:
+        return None
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    return int(row[0]) if row else None
+
+
+def rss_mb(process: psutil.Process) -> float | None:
+    try:
+        return round(process.memory_info().rss / 2**20, 1)
+    except psutil.Error:
+        return None
+
+
+def per_claim(ok: int, cpu: list[float], wal_before: int | None, wal_after: int | None) -> dict[str, Any] | None:
+    """CPU milliseconds (API, projections, PostgreSQL) and WAL bytes per claim acknowledged."""
+    if not ok:
+        return None
+    return {"api_cpu_ms": round(1000 * cpu[2] / ok, 3), "projections_cpu_ms": round(1000 * cpu[3] / ok, 3),
+            "postgres_cpu_ms": round(1000 * cpu[1] / ok, 3),
+            "wal_bytes": None if wal_before is None or wal_after is None else round((wal_after - wal_before) / ok)}
+
+
+def disk(url: str, schema: str) -> dict[str, Any]:
+    """Bytes on disk per event (the events table with its indexes and TOAST) and of the views, in ``schema``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        events = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(schema, "claims_events"))).fetchone()[0]
+        sizes = dict(conn.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchall())
+    table, chain = sizes.get("claims_events", 0), sizes.get("event_chain", 0)
+    views = sum(v for k, v in sizes.items() if k not in ("claims_events", "event_chain"))
+
+    def each(n: int) -> int | None:
+        return round(n / events) if events else None
+
+    return {"events": events, "events_table_bytes": table, "bytes_per_event": each(table),
+            "chain_bytes_per_event": each(chain), "views_bytes": views, "view_bytes_per_event": each(views)}
 
 
 class Watcher(threading.Thread):
@@ -416,6 +482,9 @@ def measure(  # noqa: PLR0913
                         say(name, tries[-1])
                     figures[str(c)] = {**median_run(tries), "runs": tries}
                 result["servers"][name] = figures
+                if name != "ceiling":
+                    wait_caught_up(srv)
+                    result.setdefault("disk", {})[name] = disk(url, schema)
                 if name == "service" and lag_rate:
                     wait_caught_up(srv)
                     console.print(f"projection lag at {lag_rate:,.0f} claims/s, {lag_clients} clients …")
@@ -496,6 +565,12 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     row(f"service, {c} clients: p99 latency ms", p99("service"),
         f"naive {num(p99('naive'))}, ceiling {num(p99('ceiling'))}", f"≤ {TARGET_P99_MS}",
         met(p99("service"), lambda v: v <= TARGET_P99_MS))
+    for clients in sorted({k for k in servers.get("service2", {})}, key=int):
+        two, one = rate("service2", clients), rate("service", clients)
+        row(f"two API processes (--workers 2), {clients} clients: claims/s (p99 ms)",
+            f"{num(two)} ({num(p99('service2', clients))})",
+            f"one API process {num(one)} ({num(p99('service', clients))}); ×{two / one:.2f}" if two and one else "",
+            "", None)
     if rate("inprocess") is not None:
         row(f"in one process (projections in-process), {c} clients: claims/s (p99 ms)",
             f"{num(rate('inprocess'))} ({num(p99('inprocess'))})", "", "", None)
@@ -534,6 +609,18 @@ def report(result: dict[str, Any]) -> None:
                       "" if behind is None else f"{behind.get('claims', 0):,} events")
     console.print(table)
     console.print("; ".join(f"{name}: {DESCRIBED[name]}" for name in result["servers"]), highlight=False)
+    for name, figures in result["servers"].items():
+        for clients, r in figures.items():
+            if r.get("per_claim"):
+                pc, rss = r["per_claim"], r["rss_mb"]
+                console.print(f"{name}, {clients} clients, per claim: API {pc['api_cpu_ms']} ms CPU, projections"
+                              f" {pc['projections_cpu_ms']} ms, PostgreSQL {pc['postgres_cpu_ms']} ms, WAL"
+                              f" {pc['wal_bytes']} bytes; RSS MB API {rss['api']}, projections {rss['projections']},"
+                              f" PostgreSQL {rss['postgres']}", highlight=False)
+    for name, d in (result.get("disk") or {}).items():
+        console.print(f"{name}: {d['events']:,} events, on disk per event: {d['bytes_per_event']} bytes (events"
+                      f" table), {d['chain_bytes_per_event']} (hash chain), {d['view_bytes_per_event']} (views, keys,"
+                      " idempotency)", highlight=False)
     targets = Table(title="Targets (issue: speed at scale)")
     for column in ("figure", "value", "reference (same run)", "target", ""):
         targets.add_column(column, justify="right" if column == "value" else "left")

@@ -278,6 +278,15 @@ class ClaimsApplication(PartyCases):
             successors = supersession_chain(self._existing_claim(by_claim, field="by_claim"), self.get_claim)
         return self._amend(claim_id, lambda claim: claim.supersede(str(by_claim), reason, meta, successors))
 
+    # -- verdicts (issue 13) --
+
+    def review_claim(  # noqa: PLR0913
+        self, claim_id: UUID, by: str, rating: str, note: str | None, sources: list[str], meta: Meta
+    ) -> Saved[Claim]:
+        """Record a reviewer's verdict on a claim (retracted or not); it supersedes the reviewer's earlier one."""
+        party = self.resolve_party(by, field="by").slug
+        return self._amend(claim_id, lambda claim: claim.review(party, rating, note, sources, meta))
+
     def _amend(self, claim_id: UUID, command: Callable[[Claim], None]) -> Saved[Claim]:
         def attempt() -> Saved[Claim]:
             claim = self.get_claim(claim_id)

@@ -53,6 +53,8 @@ class Assertion:
 
 
 ASSERTED = dataclasses.fields(Assertion)
+# A reviewer's verdict on a claim, most to least true (then the two that say no rating fits).
+RATINGS = ("true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unverifiable")
 # The fields a correction may change: everything the claim asserted.
 CORRECTABLE = tuple(f.name for f in ASSERTED)
 _DECLARED = {f.name: f for f in ASSERTED}
@@ -132,6 +134,7 @@ class Claim(Recorded):
         self.disputes: list[dict[str, Any]] = []
         self.superseded_by: str | None = None
         self.retraction: dict[str, Any] | None = None
+        self.reviews: list[dict[str, Any]] = []
 
     def asserted(self) -> dict[str, Any]:
         """The claim's assertable fields as they stand now."""
@@ -211,6 +214,20 @@ class Claim(Recorded):
                 "recorded_at": meta["recorded_at"],
             }
         )
+
+    # Verdicts
+
+    def review(self, by: str, rating: str, note: str | None, sources: list[str], meta: Meta) -> None:
+        """Record ``by``'s verdict; it supersedes their earlier one. A retracted claim may still be rated."""
+        if rating not in RATINGS:
+            raise InvalidRequest(f"rating must be one of {', '.join(RATINGS)}, not {rating!r}", field="rating")
+        self._review(by=by, rating=rating, note=note, sources=list(sources), meta=meta)
+
+    @event("ClaimReviewed")
+    def _review(self, by: str, rating: str, note: str | None, sources: list[str], meta: dict[str, str]) -> None:
+        earlier = [r for r in self.reviews if r["by"] != by]  # a reviewer's later verdict replaces theirs
+        self.reviews = [*earlier, {"by": by, "rating": rating, "note": note, "sources": list(sources),
+                                   "version": self.version + 1, "recorded_at": meta["recorded_at"]}]
 
     # The end of a claim
 

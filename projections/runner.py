@@ -15,6 +15,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
 import threading
 import time
 import traceback
@@ -36,6 +37,7 @@ from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
 from projections.positions import PositionsProjection, PositionsView
+from projections.reviews import ReviewsProjection, ReviewsView
 from projections.topics import TopicsProjection, TopicsView
 from projections.view import APPLICATION, NEXT, BatchProjection, View
 
@@ -47,6 +49,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[BatchProjection[Any]]]] = {
     "parties": (PartiesView, PartiesProjection),
     "topics": (TopicsView, TopicsProjection),
     "positions": (PositionsView, PositionsProjection),
+    "reviews": (ReviewsView, ReviewsProjection),
 }
 LIVE_BATCH = 1_000  # log positions a live batch covers
 # While events keep coming, a worker waits this long between batches, so that a batch holds what
@@ -68,6 +71,11 @@ def views(app: ClaimsApplication, datastore: PostgresDatastore | None = None) ->
         made[name] = view_class(datastore)
         made[name].create_table()
     return made
+
+
+def views_on(datastore: Any) -> dict[str, View]:
+    """Every projection's view on ``datastore`` as it is (a hot standby's: nothing is created there)."""
+    return {name: view_class(datastore) for name, (view_class, _) in PROJECTIONS.items()}
 
 
 def lock_key(schema: str, name: str) -> int:
@@ -414,8 +422,11 @@ class Runner:
         if not any(w.thread.is_alive() for w in self.workers.values()):
             self._datastore.close()
 
-    def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
+    def connect(self, application_name: str | None = None) -> psycopg.Connection[Any]:
+        kwargs = dict(self._connect_kwargs)
+        if application_name:
+            kwargs["application_name"] = application_name
+        return psycopg.connect(self._conninfo, autocommit=True, **kwargs)
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -458,12 +469,14 @@ class _AdvisoryLock:
 
     def __init__(self, runner: Runner, name: str) -> None:
         self.key = lock_key(runner.schema, name)
+        self.name = name
         self.runner = runner
         self.conn: psycopg.Connection[Any] | None = None
         self.held = False
 
     def __enter__(self) -> _AdvisoryLock:
-        self.conn = self.runner.connect()
+        # Named, so that pg_stat_activity shows which process holds (or waits for) which projection.
+        self.conn = self.runner.connect(f"claims-projection {self.name} pid {os.getpid()}")
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         self.held = bool(row and row[0])
         return self

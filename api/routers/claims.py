@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
@@ -15,8 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from api.consistency import caught_up
 from api.deps import Access, App, AppServices, CurrentMeta, IfMatch
 from api.errors import ProblemException, validation_errors
+from api.jsonld import LD_JSON, wants_ld
+from api.idempotency import STATE as IDEMPOTENCY_STATE
 from api.reports import event_out
 from api.routers import written
+from api.routers.reviews import claim_reviews_ld
 from api.schemas.claims import (
     BatchOut,
     ClaimIn,
@@ -39,6 +42,7 @@ from projections.claims import decode_cursor, stated_key
 router = APIRouter(prefix="/v1/claims", tags=["claims"], dependencies=[Access])
 
 MAX_BATCH = 10_000
+IDEMPOTENT_CLAIMS = UUID("6f1d2c1e-54a3-4b6e-9f0e-7c1c2b8a0d14")  # namespace of ids derived from Idempotency-Keys
 _claim_in = TypeAdapter(ClaimIn)
 StatedAtAdapter: TypeAdapter[str] = TypeAdapter(StatedAt)
 
@@ -55,13 +59,22 @@ def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimO
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
-async def record_claim(body: ClaimIn, app: App, meta: CurrentMeta, response: Response) -> ClaimOut:
+async def record_claim(
+    body: ClaimIn, app: App, meta: CurrentMeta, request: Request, response: Response
+) -> ClaimOut:
     """Record a claim. 422 names the field when the speaker (or another party) resolves to no party.
 
     The claim is checked in the thread pool (a look-up that does query may wait and retry on a
     broken connection: never on the event loop). With group commit the request then waits for
     its group's commit without holding a thread; without, the whole write runs in the pool.
+
+    Sent with an Idempotency-Key and no id, the claim's id is derived from the key (with the
+    caller's key name and the key's epoch): should the process die between the commit and
+    storing its answer, the retry that takes the key over finds the claim already recorded, and
+    records nothing.
     """
+    if body.id is None and (key := getattr(request.state, IDEMPOTENCY_STATE, None)):
+        body = body.model_copy(update={"id": uuid5(IDEMPOTENT_CLAIMS, key)})
     if app.group_commit:
         submitted = await run_in_threadpool(app.submit_claim, body.to_domain(), meta)
         saved = await asyncio.wrap_future(submitted)
@@ -140,7 +153,7 @@ def claim_from_view(doc: dict[str, Any]) -> ClaimOut:
     return ClaimOut.model_validate({**doc, "position": doc.get("position") or doc["text"]})
 
 
-@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties")])
+@router.get("", response_model=ClaimPage, dependencies=[caught_up("claims", "parties", "reviews")])
 def list_claims(  # noqa: PLR0913
     app: App,
     services: AppServices,
@@ -173,7 +186,9 @@ def list_claims(  # noqa: PLR0913
         topic=topic, status=status, kind=kind, q=q,
         stated_from=lower, stated_to=upper, limit=limit, cursor=cursor,
     )
-    return ClaimPage(items=[claim_from_view(doc) for doc in items], next_cursor=next_cursor)
+    verdicts = services.view("reviews").of_claims([doc["id"] for doc in items]) if items else {}
+    return ClaimPage(items=[claim_from_view({**doc, "reviews": verdicts.get(doc["id"], [])}) for doc in items],
+                     next_cursor=next_cursor)
 
 
 def _stated(value: str, name: str) -> str:
@@ -193,17 +208,23 @@ def _upper(value: str) -> datetime:
     return key + timedelta(days=1) - timedelta(microseconds=1) if len(value) == 10 else key
 
 
-@router.get("/{claim_id}", response_model=ClaimOut)
-def get_claim(
+@router.get("/{claim_id}", response_model=ClaimOut, responses={200: {"content": {LD_JSON: {}}}})
+def get_claim(  # noqa: PLR0913
     claim_id: UUID,
     app: App,
     response: Response,
+    request: Request,
+    services: AppServices,
     version: Annotated[int | None, Query(ge=1, description="the claim as it was at this version")] = None,
     as_of: Annotated[Instant | None, Query(description="the claim as it was recorded at this time "
                                                      "(a date alone: by the end of that day, UTC)")] = None,
-) -> ClaimOut:
-    """A claim now, at a version, or as recorded at a time; ETag is the version shown."""
+) -> Any:
+    """A claim now, at a version, or as recorded at a time; ETag is the version shown.
+
+    With `Accept: application/ld+json`: its current verdicts as schema.org ClaimReview JSON-LD."""
     claim = app.get_claim(claim_id, version=version, as_of=as_of)
+    if wants_ld(request.headers.get("accept")):  # issue 13: its verdicts as schema.org ClaimReview
+        return claim_reviews_ld(request, claim, services)
     response.headers["ETag"] = f'"{claim.version}"'
     return ClaimOut.of(claim)
 

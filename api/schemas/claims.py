@@ -192,6 +192,7 @@ class ClaimOut(BaseModel):
     superseded_by: str | None
     recorded_at: datetime
     updated_at: datetime
+    reviews: list[dict[str, Any]] = Field(default_factory=list, description="each reviewer's current verdict")
 
     @classmethod
     def of(cls, claim: Claim) -> ClaimOut:
@@ -217,6 +218,7 @@ class ClaimOut(BaseModel):
             superseded_by=claim.superseded_by,
             recorded_at=claim.created_on,
             updated_at=claim.modified_on,
+            reviews=claim.reviews,
         )
 
 

@@ -27,7 +27,7 @@ def parse_instant(value: str) -> datetime:
         try:
             return datetime.combine(date.fromisoformat(text), END_OF_DAY)
         except ValueError:
-            raise ValueError(f"not a calendar date: must be {HINT}") from None
+            raise ValueError(f"{text!r} is no calendar date: must be {HINT}") from None
     if not _DATE_TIME.fullmatch(text):
         raise ValueError(f"must be {HINT}")
     try:

@@ -28,7 +28,7 @@ def test_every_part_of_the_benchmark_suite_runs_at_smoke_size(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((ROOT / "bench" / "results" / "bench-2000.json").read_text())
     parts = result["parts"]
-    assert set(parts) == {"ingest", "batch", "rebuild", "queries"}
+    assert set(parts) == {"ingest", "batch", "rebuild", "queries", "pages", "backup"}
 
     ingest = parts["ingest"]
     for server in ("ceiling", "naive", "service", "inprocess"):
@@ -48,4 +48,10 @@ def test_every_part_of_the_benchmark_suite_runs_at_smoke_size(tmp_path: Path) ->
     for name, figures in shapes.items():
         assert set(figures["statuses"]) == {"200"}, (name, figures)
     assert parts["queries"]["seq_scan"]["events_per_second"] > 0
+
+    pages = parts["pages"]["shapes"]
+    assert {"board /", "topic page", "party page", "claim page", "search"} <= set(pages)
+    for name, figures in pages.items():
+        assert set(figures["statuses"]) == {"200"} and figures["p99_ms"] > 0, (name, figures)
+    assert parts["backup"]["same_head"] and parts["backup"]["import"]["events_per_second"] > 0
     assert all(row["figure"] for rows in result["summary"].values() for row in rows)

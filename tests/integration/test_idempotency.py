@@ -333,3 +333,50 @@ def test_a_streamed_body_past_the_limit_is_413_and_leaves_the_key_free(api: Any,
         assert answer.json()["type"] == "urn:claims:problem:body-too-large"
         assert services.idempotency is not None and services.idempotency.get("local", "big") is None
         assert small.post("/v1/claims/batch", json=[claim_body()], headers=key("big")).status_code == 201
+
+
+def _as_if_its_process_died_before_storing_the_answer(services: Services, idem_key: str) -> None:
+    """The key's row as a process killed between its commit and storing its answer leaves it."""
+    from adapters.idempotency import IdempotencyStore
+
+    dead = IdempotencyStore(services.datastore)
+    dead.hold()
+    dead.close()  # its session ended: nobody holds its advisory lock any more
+    with services.datastore.transaction(commit=True) as curs:
+        curs.execute(
+            SQL("UPDATE {} SET completed_at = NULL, status = NULL, body = NULL, headers = NULL, holder = %s"
+                " WHERE key = %s").format(Identifier(services.settings.db_schema, "idempotency")),
+            (dead.holder, idem_key),
+        )
+
+
+def test_a_retry_takes_over_at_once_from_a_dead_process_and_records_the_claim_once(
+    api: Any, services: Services
+) -> None:
+    first = api.post("/v1/claims", json=claim_body(), headers=key("killed-mid-request"))
+    assert first.status_code == 201
+    _as_if_its_process_died_before_storing_the_answer(services, "killed-mid-request")
+
+    again = api.post("/v1/claims", json=claim_body(), headers=key("killed-mid-request"))
+
+    assert again.status_code == 201 and REPLAYED not in again.headers  # run again, not 409 for ten minutes
+    assert again.json()["id"] == first.json()["id"]  # the id derived from the key: the claim found, as stored
+    assert asserted(services) == 1
+    assert api.post("/v1/claims", json=claim_body(), headers=key("killed-mid-request")).headers[REPLAYED] == "true"
+
+
+def test_a_claim_held_by_a_live_process_is_not_taken_over(api: Any, services: Services) -> None:
+    from adapters.idempotency import IdempotencyStore
+
+    alive = IdempotencyStore(services.datastore)
+    body = orjson.dumps(claim_body())
+    try:
+        import hashlib
+
+        fingerprint = hashlib.sha256(b"\0".join([b"POST", b"/v1/claims", body])).digest()
+        assert alive.claim("local", "in-flight", "POST", "/v1/claims", fingerprint)
+        assert services.idempotency is not None
+        assert services.idempotency.claim("local", "in-flight", "POST", "/v1/claims", fingerprint) is None
+    finally:
+        alive.close()
+    assert services.idempotency.claim("local", "in-flight", "POST", "/v1/claims", fingerprint) is not None
