@@ -288,8 +288,11 @@ class Worker:
         rest = [topic for topic in projection.topics if topic not in set_based.topics]
         mapper = self.runner.app.mapper
         position = 0
+        # Without refused streams only the other event types are left (a few hundred party events):
+        # one query; else windows of the log, so that memory stays bounded however many were refused.
+        window = REBUILD_BATCH if refused else head
         while position < head and not self.runner.stopping.is_set():
-            end = min(position + REBUILD_BATCH, head)
+            end = min(position + window, head)
             notifications = set_based.left_to_python(target, self.runner.recorder.events_table_name, position, end,
                                                      rest, refused, projection.topics)
             if notifications or end == head:
