@@ -239,7 +239,7 @@ def _positions(args: argparse.Namespace, settings: Settings) -> int:
         for row in rows:
             table.add_row(*(Text(safe(row[c])) for c in ("party", "topic", "stance", "position", "speaker",
                                                           "stated_at", "claims")))
-        console.print(table)
+        _stdout().print(table)
     return 0
 
 
@@ -374,6 +374,11 @@ def _run_loader(loader: Any, lines: list[Any], what: str) -> Any:
     return loader
 
 
+def _stdout() -> Console:
+    """In a terminal, the console (tables fit its width); piped, one as wide as the lines are: nothing wraps."""
+    return console if sys.stdout.isatty() else Console(width=1_000_000, no_color=True)
+
+
 def _history(args: argparse.Namespace, settings: Settings) -> int:
     """A claim's events: one line each in a table (what changed, summarised), all of them as JSON."""
     import orjson
@@ -392,7 +397,7 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write("\n")
         return 0
     # One line per event. In a terminal, cut to its width (a long summary ends in …); piped, whole.
-    out = console if sys.stdout.isatty() else Console(width=1_000_000, no_color=True)
+    out = _stdout()
     rows = [["v", "type", "recorded at", "by", "request", "what"]]
     for e, summary in zip(events, summaries(events), strict=True):
         rows.append([str(e.version), e.type, when(e.recorded_at), safe(e.recorded_by), safe(e.correlation_id), summary])

@@ -93,7 +93,8 @@ async def get_if_match(
     if not strong:
         if weak:
             raise ProblemException(
-                412, 'If-Match compares strongly: a weak tag (W/"…") never matches; send the ETag you read, e.g. "3"',
+                412, 'If-Match compares strongly: a weak tag (W/"…") never matches; send the ETag you read'
+                ' as it was given, in quotes and without W/ (e.g. "1")',
                 kind="stale-version",
             )
         raise ProblemException(

@@ -97,5 +97,6 @@ class BatchRejected(DomainError):
     """One or more items of a batch are bad; nothing was recorded."""
 
     def __init__(self, errors: list[dict[str, object]]) -> None:
-        super().__init__(f"{len(errors)} item(s) of the batch are invalid; nothing was recorded")
+        items = {e.get("index") for e in errors}  # an item may have several bad fields
+        super().__init__(f"{len(items)} item(s) of the batch are invalid; nothing was recorded")
         self.errors = errors

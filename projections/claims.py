@@ -69,6 +69,30 @@ def _plain(params: dict[str, Any], **filters: Any) -> list[str]:
     return where
 
 
+def filter_conditions(  # noqa: PLR0913
+    params: dict[str, Any], *, speaker: str | None, party_members: list[str] | None, about: str | None,
+    topic: str | None, status: str | None, kind: str | None, q: str | None,
+    stated_from: datetime | None, stated_to: datetime | None,
+) -> list[str]:
+    """The conditions of a claims list's filters (GET /v1/claims), their parameters added to ``params``."""
+    where = []
+    if speaker is not None:
+        where.append("speakers ? %(speaker)s")
+        params["speaker"] = speaker
+    if party_members is not None:
+        where.append("speakers ?| %(members)s")
+        params["members"] = party_members
+    where += _plain(params, about=about, topic=topic, status=status, kind=kind,
+                    stated_from=stated_from, stated_to=stated_to)
+    if q:
+        where.append(
+            "search @@ (websearch_to_tsquery('german', %(q)s) || websearch_to_tsquery('english', %(q)s)"
+            " || websearch_to_tsquery('simple', %(q)s))"
+        )
+        params["q"] = q
+    return where
+
+
 def _seqs(curs: Cursor[Any], query: Any, params: dict[str, Any]) -> list[int]:
     return [row["seq"] for row in curs.execute(query, params).fetchall()]
 
@@ -171,20 +195,8 @@ class ClaimsView(View):
         status: str | None, kind: str | None, q: str | None, stated_from: datetime | None, stated_to: datetime | None,
     ) -> list[int]:
         """The page's positions under any filters: the planner picks the indexes, within limits set here."""
-        if speaker is not None:
-            where.append("speakers ? %(speaker)s")
-            params["speaker"] = speaker
-        if party_members is not None:
-            where.append("speakers ?| %(members)s")
-            params["members"] = party_members
-        where += _plain(params, about=about, topic=topic, status=status, kind=kind,
-                        stated_from=stated_from, stated_to=stated_to)
-        if q:
-            where.append(
-                "search @@ (websearch_to_tsquery('german', %(q)s) || websearch_to_tsquery('english', %(q)s)"
-                " || websearch_to_tsquery('simple', %(q)s))"
-            )
-            params["q"] = q
+        where += filter_conditions(params, speaker=speaker, party_members=party_members, about=about, topic=topic,
+                                   status=status, kind=kind, q=q, stated_from=stated_from, stated_to=stated_to)
         conditions = " AND ".join(where)
         if stated_from is None and stated_to is None:
             query = self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} ORDER BY seq DESC LIMIT %(limit)s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projections.claims import ClaimsView
+from projections.claims import ClaimsView, filter_conditions
 
 FACETS = ("party", "topic", "status", "kind", "outlet")
 SAMPLE = 5_000  # facets count among the newest matches, at most this many (a search answers in bounded time)
@@ -21,29 +21,10 @@ def facets(  # noqa: PLR0913
 
     ``sampled`` is True when more than SAMPLE claims match: the counts are then those of the newest SAMPLE.
     """
-    where, params = ["true"], {"sample": SAMPLE + 1}
-    if speaker is not None:
-        where.append("speakers ? %(speaker)s")
-        params["speaker"] = speaker
-    if party_members is not None:
-        where.append("speakers ?| %(members)s")
-        params["members"] = party_members
-    for name, value in (("about", about), ("topic", topic), ("status", status), ("kind", kind)):
-        if value is not None:
-            where.append(f"{name} = %({name})s")
-            params[name] = value
-    if stated_from is not None:
-        where.append("stated_key >= %(stated_from)s")
-        params["stated_from"] = stated_from
-    if stated_to is not None:
-        where.append("stated_key <= %(stated_to)s")
-        params["stated_to"] = stated_to
-    if q:
-        where.append(
-            "search @@ (websearch_to_tsquery('german', %(q)s) || websearch_to_tsquery('english', %(q)s)"
-            " || websearch_to_tsquery('simple', %(q)s))"
-        )
-        params["q"] = q
+    params: dict[str, Any] = {"sample": SAMPLE + 1}
+    where = ["true", *filter_conditions(params, speaker=speaker, party_members=party_members, about=about,
+                                        topic=topic, status=status, kind=kind, q=q,
+                                        stated_from=stated_from, stated_to=stated_to)]
     matches = (f"SELECT speakers, topic, status, kind, doc->'source'->>'outlet' AS outlet FROM {{claim}}"
                f" WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT %(sample)s")
     query = view.q(

@@ -151,6 +151,9 @@ def sign_in_url(request: Request) -> str:
     return f"/sign-in?next={quote(target, safe='')}"
 
 
+DATA_SUFFIXES = (".json", ".csv")  # what a program fetches, not a person: its errors stay problem+json
+
+
 class PageRoute(APIRoute):
     """A page's route: the errors a JSON route answers as problem+json become HTML pages here.
 
@@ -169,6 +172,8 @@ class PageRoute(APIRoute):
             return response
 
         async def answer(request: Request) -> Response:
+            if request.url.path.endswith(DATA_SUFFIXES):  # a page's data (claims.json, .csv): problem+json
+                return await handler(request)
             try:
                 return await handler(request)
             except ProblemException as e:

@@ -8,7 +8,7 @@ form again with each problem+json error beside the field it names; a done one re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -262,19 +262,27 @@ def claim_action_form(request: Request, claim_id: UUID, action: str) -> HTMLResp
 
 @router.post("/claims/{claim_id}/{action}", response_model=None)
 async def claim_action(request: Request, claim_id: UUID, action: str) -> Response:
+    async def claim_shown() -> dict[str, Any]:  # the form shown again beside the claim
+        app = _services(request).app
+        return {"claim": ClaimOut.of(await run_in_threadpool(app.get_claim, claim_id)).model_dump(mode="json")}
+
+    return await _perform(request, _action(CLAIM_ACTIONS, action), claim_id, f"/claims/{claim_id}", claim_shown)
+
+
+async def _perform(request: Request, spec: Action, subject: Any, path: str,
+                   shown_again: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> Response:
+    """A claim's or a party's action form posted: checked, written, then the subject's page (or the form, refused)."""
     form = await form_of(request)
     check_csrf(request, form)
     access(request, "writer")
-    spec = _action(CLAIM_ACTIONS, action)
-    app = _services(request).app
     try:
         body = spec.model.model_validate(spec.body(form))
-        saved = await run_in_threadpool(spec.call, app, claim_id, body, _meta(request))
+        saved = await run_in_threadpool(spec.call, _services(request).app, subject, body, _meta(request))
     except (ValidationError, DomainError, ProblemException) as e:
-        claim = ClaimOut.of(await run_in_threadpool(app.get_claim, claim_id)).model_dump(mode="json")
-        return _form_page(request, title=spec.title, action=f"/claims/{claim_id}/{action}", fields=spec.fields,
-                          values=form, refused=refusal(e), claim=claim)
-    return redirect_after_write(request, f"/claims/{claim_id}?done={spec.done}", saved.position)
+        extra = await shown_again() if shown_again is not None else {}
+        return _form_page(request, title=spec.title, action=request.url.path, fields=spec.fields,
+                          values=form, refused=refusal(e), **extra)
+    return redirect_after_write(request, f"{path}?done={spec.done}", saved.position)
 
 
 # -- parties ----------------------------------------------------------------------------
@@ -328,18 +336,7 @@ def party_action_form(request: Request, party_id: str, action: str) -> HTMLRespo
 
 @router.post("/parties/{party_id}/{action}", response_model=None)
 async def party_action(request: Request, party_id: str, action: str) -> Response:
-    form = await form_of(request)
-    check_csrf(request, form)
-    access(request, "writer")
-    spec = _action(PARTY_ACTIONS, action)
-    app = _services(request).app
-    try:
-        body = spec.model.model_validate(spec.body(form))
-        saved = await run_in_threadpool(spec.call, app, party_id, body, _meta(request))
-    except (ValidationError, DomainError, ProblemException) as e:
-        return _form_page(request, title=spec.title, action=f"/parties/{party_id}/{action}", fields=spec.fields,
-                          values=form, refused=refusal(e))
-    return redirect_after_write(request, f"/parties/{quote(party_id)}?done={spec.done}", saved.position)
+    return await _perform(request, _action(PARTY_ACTIONS, action), party_id, f"/parties/{quote(party_id)}")
 
 
 # -- projections --------------------------------------------------------------------------

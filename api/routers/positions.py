@@ -15,6 +15,7 @@ from api.consistency import caught_up
 from api.deps import Access, App, AppServices
 from api.reports import REPORT_COLUMNS, csv_rows, markdown_header, markdown_row, report_cells
 from api.schemas.when import Instant
+from domain.errors import InvalidRequest
 
 router = APIRouter(tags=["positions"], dependencies=[Access])
 
@@ -72,6 +73,13 @@ def _slug(app: Any, party: str | None) -> str | None:
     return app.resolve_party(party, field="party").slug if party else None
 
 
+def _topic(app: Any, topic: str | None) -> str | None:
+    """The topic asked for, which must exist (422 naming it, as an unknown party is), or None."""
+    if topic is not None and not app.names.defined_topics([topic]):  # known topics are remembered: no query
+        raise InvalidRequest(f"no topic has id {topic!r}", field="topic")
+    return topic
+
+
 @router.get("/v1/positions", response_model=Positions, dependencies=[caught_up("positions")])
 def positions(  # noqa: PLR0913
     app: App, services: AppServices,
@@ -84,7 +92,7 @@ def positions(  # noqa: PLR0913
     as_of and at look back in system and valid time.
     """
     after = tuple(paging.decode("positions", cursor, 2)) if cursor is not None else None
-    items = _positions(services, _slug(app, party), topic, as_of, at, after, limit + 1)  # type: ignore[arg-type]
+    items = _positions(services, _slug(app, party), _topic(app, topic), as_of, at, after, limit + 1)  # type: ignore[arg-type]
     more, items = len(items) > limit, items[:limit]
     next_cursor = paging.encode("positions", [items[-1].party, items[-1].topic]) if more else None
     return Positions(items=items, next_cursor=next_cursor)
@@ -98,7 +106,7 @@ def position_history(
 ) -> PositionHistory:
     """Every change of a party's position on a topic, in stated_at order; `shift` marks a change of stance."""
     slug = app.resolve_party(party, field="party").slug
-    rows = services.view("positions").history(party=slug, topic=topic, as_of=as_of, at=at)
+    rows = services.view("positions").history(party=slug, topic=_topic(app, topic), as_of=as_of, at=at)
     return PositionHistory(items=[PositionChange.model_validate({**r, "claim": str(r["claim"])}) for r in rows])
 
 
@@ -113,7 +121,7 @@ def positions_report(  # noqa: PLR0913
     party: str | None = None, topic: str | None = None, as_of: AsOf = None, at: At = None,
 ) -> StreamingResponse:
     """The positions as a report: JSON (`{"items": [...]}`), CSV or a Markdown table, streamed a page at a time."""
-    pages = _pages(services, _slug(app, party), topic, as_of, at)
+    pages = _pages(services, _slug(app, party), _topic(app, topic), as_of, at)
     if format == "json":
         return StreamingResponse(_json(pages), media_type="application/json")
     if format == "csv":

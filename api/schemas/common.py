@@ -97,13 +97,22 @@ class Strict(BaseModel):
         return value
 
 
+def _no_unix_time(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # as for as_of/at: never a Unix time
+        raise ValueError("must be a date-time (2025-12-21T22:40:00+01:00) or a date, as text; a number is not read")
+    return value
+
+
+PublishedAt = Annotated[datetime, BeforeValidator(_no_unix_time)]
+
+
 class Source(Strict):
     """Where a claim was published; the url is its identity."""
 
     url: Url
     outlet: Name | None = None
     title: Annotated[str, StringConstraints(max_length=1_000)] | None = None
-    published_at: datetime | None = None
+    published_at: PublishedAt | None = None
     language: Language | None = None
 
     def to_domain(self) -> dict[str, Any]:

@@ -194,3 +194,10 @@ def test_a_batch_of_ten_thousand_claims_is_recorded_in_one_transaction(api: Any,
     assert api.get(f"/v1/claims/{ids[-1]}").json()["text"] == "Aussage Nummer 9999"
     too_many = api.post("/v1/claims/batch", json=items + [claim_body()])
     assert too_many.status_code == 413
+
+
+def test_a_batch_refusal_counts_bad_items_not_bad_fields(api: Any) -> None:
+    bad = api.post("/v1/claims/batch", json=[claim_body(), {"speaker": "nobody-xyz"}])
+    assert bad.status_code == 422
+    assert {e["index"] for e in bad.json()["errors"]} == {1} and len(bad.json()["errors"]) > 1
+    assert bad.json()["detail"].startswith("1 item(s) of the batch are invalid")

@@ -179,3 +179,14 @@ def test_history_piped_keeps_every_line_whole_and_json_has_all_data(env: Setting
     data = json.loads(as_json.stdout)
     assert [e["type"] for e in data] == ["ClaimAsserted", "ClaimCorrected", "ClaimCorroborated"]
     assert data[1]["data"]["changes"] == {"stance": "mixed", "text": "neu"}
+
+
+def test_positions_piped_keeps_each_position_on_one_line(
+    env: Settings, live: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _record_controls(live)
+    code, out, err = run(capsys, "positions", "--topic", "miami-talks")  # captured: not a terminal
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert [r.split("│")[1].strip() for r in rows] == ["dmitry-peskov", "kremlin", "russia"], out
+    assert all("zwei\\nZeilen" in r for r in rows), "a long position is not folded over lines"

@@ -266,3 +266,22 @@ def test_the_positions_report_streams_every_position_a_page_at_a_time(
     assert len(as_markdown) == 2 + len(whole) and as_markdown[0].startswith("| party | topic |")
     one_party = http.get("/v1/reports/positions", params={"party": "Peskow", "format": "csv"}).text
     assert len(one_party.splitlines()) == 1 + len([p for p in whole if p["party"] == "dmitry-peskov"])
+
+
+def test_a_sources_published_at_is_never_a_unix_time(http: Any) -> None:
+    for value in (1766361600, 0, -1, 1.5e9):
+        source = {"url": "https://example.org/a", "published_at": value}
+        refused = http.post("/v1/claims", json=claim_body(source=source))
+        assert refused.status_code == 422 and fields(refused) == {"source.published_at"}, (value, refused.text)
+    given = {"url": "https://example.org/a", "published_at": "2025-12-21T22:40:00+01:00"}
+    assert http.post("/v1/claims", json=claim_body(source=given)).status_code == 201
+
+
+def test_an_unknown_topic_is_refused_on_positions_as_an_unknown_party_is(http: Any) -> None:
+    _, position = write(http)
+    for path in ("/v1/positions", "/v1/positions/history", "/v1/reports/positions"):
+        params = {"topic": "no-such-topic", **({"party": "russia"} if "history" in path else {})}
+        refused = http.get(path, params=params)
+        assert refused.status_code == 422 and fields(refused) == {"topic"}, (path, refused.text)
+    known = http.get("/v1/positions", params={"topic": "miami-talks"}, headers={"X-Min-Position": str(position)})
+    assert known.status_code == 200 and known.json()["items"]

@@ -86,6 +86,10 @@ def test_search_pages_by_cursor_and_exports_the_same_list(desk: Any) -> None:
     exported = list(csv.DictReader(io.StringIO(desk.get("/claims.csv", params={"limit": 5}).text)))
     assert [row["id"] for row in exported] == [c["id"] for c in api["items"]]
     assert desk.get("/claims.json", params={"limit": 5}).json() == api
+    for export in ("/claims.json", "/claims.csv"):  # a program's URL: its errors are problem+json, not a page
+        refused = desk.get(export, params={"party": "nobody-at-all"})
+        assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
+        assert "party" in {e["field"] for e in refused.json()["errors"]}, refused.text
 
 
 def test_a_form_without_its_csrf_token_records_nothing(desk: Any) -> None:
