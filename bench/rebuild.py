@@ -46,12 +46,13 @@ from rich.table import Table
 from adapters.settings import Settings
 from api.bootstrap import Services, bootstrap
 from projections.control import Control
-from projections.runner import LIVE_BATCH, PROJECTIONS, REBUILD_BATCH, Worker, status
+from projections.runner import LIVE_BATCH, PROJECTIONS, REBUILD_BATCH, Runner, Worker, status
 from projections.view import View
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-TARGET = 30_000  # events of the log per second, all projections together (the issue's target)
+TARGET = 30_000  # events of the log per second, all projections together (the first issue's target)
+RATIO_TARGET = 1.0  # the rebuild's rate over reading and decoding the log in Python, same run (issue "Speed II")
 SAMPLE_EVERY = 0.05
 console = Console(width=max(170, Console().width))
 
@@ -484,7 +485,7 @@ def shared_reader(services: Services, names: list[str]) -> dict[str, Any]:
 
 def run_table(title: str, runs: list[dict[str, Any]], names: list[str]) -> Table:
     table = Table(title=title)
-    for column in ("run", "wall s", "log events/s", *(f"{n} ev/s" for n in names),
+    for column in ("run", "wall s", "log events/s", "× decode", *(f"{n} ev/s" for n in names),
                    "RSS MB before", "RSS MB at 25/50/75/100%", "RSS MB peak", "RSS MB after, trimmed",
                    "Python kblocks before/peak/after", "CPU s python", "CPU s postgres"):
         table.add_column(column, justify="left" if column == "run" else "right")
@@ -494,6 +495,7 @@ def run_table(title: str, runs: list[dict[str, Any]], names: list[str]) -> Table
             r.get("label", str(i)),
             f"{r['wall_seconds']:,.1f}",
             f"{r['events_per_second']:,}",
+            f"{r['ratio_to_decode']}" if "ratio_to_decode" in r else "",
             *[f"{r['per_projection'][n]['events_per_second']:,}" if n in r["per_projection"] else "" for n in names],
             str(rss["before"]),
             " / ".join(str(rss.get(k, "–")) for k in ("25%", "50%", "75%", "100%")),
@@ -517,6 +519,9 @@ def median_of(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
             n: statistics.median(r["per_projection"][n]["events_per_second"] for r in runs) for n in names
         },
         "peak_rss_mb": statistics.median(r["rss_mb"]["peak"] for r in runs),
+        "ratio_to_decode": statistics.median(r["ratio_to_decode"] for r in runs) if "ratio_to_decode" in runs[0] else None,
+        "decode_events_per_second": statistics.median(r["decode_reference"]["events_per_second"] for r in runs)
+        if "decode_reference" in runs[0] else None,
     }
 
 
@@ -532,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time decoding the log alone, and one reader feeding every projection in one thread")
     parser.add_argument("--projections", default=",".join(PROJECTIONS), help="which ones (default: all)")
     parser.add_argument("--generate-only", action="store_true", help="make the log, measure nothing")
+    parser.add_argument("--python", action="store_true", help="rebuild every view in Python (no set-based rebuilds)")
     parser.add_argument("--chunk", type=int, default=5_000, help="claims per generated batch (default 5,000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/rebuild-N.json)")
@@ -564,11 +570,18 @@ def main(argv: list[str] | None = None) -> int:
         m = result["machine"]
         console.print(f"log: {log['events']:,} events; machine: {m['cpus']} CPUs ({m['cpu_model']}),"
                       f" {m['memory_gb']} GB; PostgreSQL: {info['version'].split(',')[0]}")
+        Runner.set_based = not args.python
+        result["set_based"] = Runner.set_based
         for i in range(args.runs):
-            console.print(f"rebuild {i + 1}/{args.runs} of {', '.join(names)} …")
+            # The reference, in the same run: reading and decoding the whole log in Python, nothing else.
+            reference = decode_only(services)
+            console.print(f"rebuild {i + 1}/{args.runs} of {', '.join(names)} ({'set-based' if Runner.set_based else 'in Python'}) …")
             run = rebuild(services, names)
+            run["decode_reference"] = reference
+            run["ratio_to_decode"] = round(run["events_per_second"] / reference["events_per_second"], 2)
             result["runs"].append(run)
             console.print(f"  {run['wall_seconds']:,.1f}s: {run['events_per_second']:,} events/s,"
+                          f" {run['ratio_to_decode']}× reading and decoding the log ({reference['events_per_second']:,}/s),"
                           f" peak RSS {run['rss_mb']['peak']} MB")
         result["median"] = median_of(result["runs"], names)
         if args.isolated:
@@ -600,9 +613,10 @@ def main(argv: list[str] | None = None) -> int:
     if result["runs"]:
         console.print(run_table(f"Rebuild of {', '.join(names)}: {log['events']:,} events", result["runs"], names))
         med = result["median"]
-        verdict = "[green]met[/]" if med["events_per_second"] >= TARGET else "[red]missed[/]"
-        console.print(f"median of {med['runs']}: {med['events_per_second']:,} events/s of the log, all together"
-                      f" (target {TARGET:,}: {verdict}); per projection: "
+        verdict = "[green]met[/]" if med["ratio_to_decode"] >= RATIO_TARGET else "[red]missed[/]"
+        console.print(f"median of {med['runs']}: {med['events_per_second']:,} events/s of the log, all together,"
+                      f" {med['ratio_to_decode']}× reading and decoding it ({med['decode_events_per_second']:,}/s;"
+                      f" target ≥ {RATIO_TARGET}×: {verdict}); per projection: "
                       + ", ".join(f"{n} {v:,}" for n, v in med["per_projection_events_per_second"].items()))
     if result.get("isolated"):
         console.print(run_table("Each projection alone", result["isolated"], names))

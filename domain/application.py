@@ -177,7 +177,7 @@ class ClaimsApplication(PartyCases):
                 self._check_claim_new(claim)
 
         try:
-            return Saved(claims, self._save_checked(check, *new))
+            return Saved(claims, self._save_checked(check, *new, many=True))
         except (UnicodeError, TypeError, ValueError) as e:
             refused = []
             for index, claim in enumerate(claims):
@@ -308,7 +308,7 @@ class ClaimsApplication(PartyCases):
             fields[name] = self._party_refs(name, fields[name], seen)
         check_speakers(fields["speaker"], fields["co_speakers"])
         topic = self._topic_for_claim(command.topic, meta, seen)
-        claim = Claim(id=command.id or uuid4(), meta=meta, **fields)
+        claim = Claim.assert_new(command.id or uuid4(), meta, **fields)
         existing = self._find_claim(command.id) if command.id else None  # a new uuid4 exists nowhere yet
         if existing is not None:
             if existing.asserted() == claim.asserted():

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
+from eventsourcing.utils import get_topic
 
 from domain.base import Meta, Recorded
 from domain.errors import (
@@ -56,11 +57,12 @@ ASSERTED = dataclasses.fields(Assertion)
 RATINGS = ("true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unverifiable")
 # The fields a correction may change: everything the claim asserted.
 CORRECTABLE = tuple(f.name for f in ASSERTED)
+_DECLARED = {f.name: f for f in ASSERTED}
 
 
 def assertion_default(name: str) -> Any:
     """What a claim asserts for ``name`` when a request leaves it out (a fresh list or dict each time)."""
-    declared = next(f for f in ASSERTED if f.name == name)
+    declared = _DECLARED[name]
     if declared.default_factory is not dataclasses.MISSING:
         return declared.default_factory()
     if declared.default is dataclasses.MISSING:
@@ -103,6 +105,26 @@ class Claim(Recorded):
     @event(ClaimAsserted)
     @_asserting
     def __init__(self, id: UUID, meta: dict[str, str], **asserted: Any) -> None:  # noqa: A002  (the library's name)
+        self._assert(asserted)
+
+    @classmethod
+    def assert_new(cls, id: UUID, meta: Meta, **asserted: Any) -> Claim:  # noqa: A002
+        """What ``Claim(id=id, meta=meta, **asserted)`` makes: the claim, its ClaimAsserted pending.
+
+        Made directly, without the library's reading of signatures and filtering of arguments on
+        each call (most of the cost of a new claim in a batch of thousands). The same event and
+        the same aggregate, attribute for attribute (tests/unit/test_claims.py holds it to that).
+        """
+        at = meta.recorded_at
+        created = cls.ClaimAsserted(originator_topic=_CLAIM_TOPIC, originator_id=id, originator_version=1,
+                                    timestamp=at, meta=meta.as_dict(), **{name: asserted[name] for name in CORRECTABLE})
+        claim = object.__new__(cls)
+        claim.__base_init__(id, 1, at)
+        claim._assert(vars(created))
+        claim._pending_events.append(created)
+        return claim
+
+    def _assert(self, asserted: dict[str, Any]) -> None:
         for name in CORRECTABLE:  # copies: what a caller passed in cannot change the claim later
             value = asserted[name]
             copied = list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
@@ -275,3 +297,6 @@ def check_speakers(speaker: str, co_speakers: Sequence[str], *, field: str = "co
                 field=f"{field}[{index}]",
             )
         seen[party] = f"co_speakers[{index}]"
+
+
+_CLAIM_TOPIC = get_topic(Claim)

@@ -32,6 +32,7 @@ from adapters.recorder import datastore_of
 from adapters.unavailable import DATABASE_UNAVAILABLE, database_unavailable
 from domain.application import ClaimsApplication
 from projections import values
+from projections.bulk import ClaimsSetBased, PositionsSetBased, SetBased
 from projections.claims import ClaimsProjection, ClaimsView
 from projections.control import Control, Progress
 from projections.parties import PartiesProjection, PartiesView
@@ -57,6 +58,8 @@ LIVE_BATCH = 1_000  # log positions a live batch covers
 # spell is applied at once.
 LIVE_LINGER = 0.1
 REBUILD_BATCH = 20_000  # and a rebuild batch
+# Views a rebuild builds inside PostgreSQL (projections/bulk.py); Runner.set_based = False: all in Python.
+SET_BASED: dict[str, SetBased] = {"claims": ClaimsSetBased(), "positions": PositionsSetBased()}
 
 
 def views(app: ClaimsApplication, datastore: PostgresDatastore | None = None) -> dict[str, View]:
@@ -139,6 +142,7 @@ class Worker:
         self.state = "starting"
         self.error: dict[str, Any] | None = None
         self.progress: Progress | None = None
+        self.last_rebuild: dict[str, Any] | None = None  # how the last rebuild went (set-based or not)
         self.thread = threading.Thread(target=self._run, name=f"projection-{name}", daemon=True)
 
     def _set(self, state: str, error: dict[str, Any] | None = None) -> None:
@@ -209,6 +213,13 @@ class Worker:
         )
         mapper = self.runner.app.mapper
         events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
+        self._apply(projection, events, end)
+        if projection is self.projection:
+            self.runner.advanced(self.name, end)
+        return end - position
+
+    def _apply(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
+        """Apply ``events`` and move the tracking position to ``end``; event by event if the batch fails."""
         try:
             projection.process_batch(events, Tracking(APPLICATION, end))
         except IntegrityError:
@@ -217,9 +228,6 @@ class Worker:
             if database_unavailable(e):
                 raise
             self._apply_one_by_one(projection, events, end)
-        if projection is self.projection:
-            self.runner.advanced(self.name, end)
-        return end - position
 
     def _apply_one_by_one(self, projection: BatchProjection[Any], events: list[tuple[int, Any]], end: int) -> None:
         for position, event in events:
@@ -260,6 +268,39 @@ class Worker:
 
     # -- rebuilds ---------------------------------------------------------------------------
 
+    def _load_set_based(self, set_based: SetBased, projection: BatchProjection[Any]) -> None:
+        """Build ``projection``'s view up to the head inside PostgreSQL (projections/bulk.py), then in
+        Python what the SQL left: the streams it refused, the event types it does not build.
+
+        The SQL rows commit first, without a tracking position; the Python part moves it on, to
+        the head at the end. Events after the head are applied by the usual windows afterwards.
+        """
+        target = projection.view
+        head = self.runner.head()
+        started = time.monotonic()
+        refused = set_based.build(target, self.runner.recorder.events_table_name, head)
+        self.last_rebuild = {"set_based": refused is not None, "python_streams": len(refused or ()),
+                             "sql_seconds": round(time.monotonic() - started, 3)}
+        if refused is None:  # the SQL could build nothing: the whole view in Python, as before
+            return
+        log.info("projection %s: built in SQL up to %s in %.1fs; %d streams left to Python", self.name, head,
+                 time.monotonic() - started, len(refused))
+        rest = [topic for topic in projection.topics if topic not in set_based.topics]
+        mapper = self.runner.app.mapper
+        position = 0
+        # Without refused streams only the other event types are left (a few hundred party events):
+        # one query; else windows of the log, so that memory stays bounded however many were refused.
+        window = REBUILD_BATCH if refused else head
+        while position < head and not self.runner.stopping.is_set():
+            end = min(position + window, head)
+            notifications = set_based.left_to_python(target, self.runner.recorder.events_table_name, position, end,
+                                                     rest, refused, projection.topics)
+            if notifications or end == head:
+                self._apply(projection, [(n.id, mapper.to_domain_event(n)) for n in notifications], end)
+            position = end
+        assert self.progress is not None
+        self.progress.done = head
+
     def _rebuild(self) -> None:
         """Build the view anew into other tables from the first event, then swap them in at once.
 
@@ -273,6 +314,12 @@ class Worker:
         projection = self.projection_class(target)
         last_published = time.monotonic()
         with _fewer_collections():
+            set_based = SET_BASED.get(self.name) if self.runner.set_based else None
+            if set_based is not None:
+                try:
+                    self._load_set_based(set_based, projection)
+                except _Stopped:
+                    return
             while not self.runner.stopping.is_set():
                 try:
                     done = self._step(projection, REBUILD_BATCH)
@@ -332,6 +379,8 @@ class _Stopped(Exception):
 
 class Runner:
     """The projections of one process, and the LISTEN connection that wakes them."""
+
+    set_based = True  # rebuild the views that can be inside PostgreSQL (SET_BASED); False: all in Python
 
     def __init__(self, app: ClaimsApplication, names: list[str] | None = None) -> None:
         self.app = app

@@ -74,6 +74,10 @@ class View(PostgresTrackingRecorder):
     def table_name(self, logical: str) -> str:
         return f"{self.name}_{logical}{self.suffix}"
 
+    def scratch(self, name: str) -> Identifier:
+        """A work table of this view's (a rebuild's, say), beside its tables but none of them."""
+        return Identifier(self.datastore.schema, self.table_name(name))
+
     def t(self, logical: str) -> Identifier:
         """The schema-qualified identifier of one of this view's tables."""
         return Identifier(self.datastore.schema, self.table_name(logical))

@@ -41,6 +41,7 @@ def test_every_part_of_the_benchmark_suite_runs_at_smoke_size(tmp_path: Path) ->
 
     assert parts["rebuild"]["log"]["events"] >= 2000
     assert parts["rebuild"]["median"]["events_per_second"] > 0
+    assert parts["rebuild"]["median"]["ratio_to_decode"] > 0  # beside reading and decoding the log, same run
 
     shapes = parts["queries"]["shapes"]
     assert len(shapes) >= 14

@@ -173,3 +173,20 @@ def test_claim_as_it_was_at_a_version_or_a_time(parties: ClaimsApplication) -> N
     with pytest.raises(ClaimNotFound):
         parties.get_claim(claim.id, version=3)
     assert SOURCE == parties.get_claim(claim.id).source
+
+
+def test_a_claim_made_directly_is_the_one_the_library_makes_with_the_same_event() -> None:
+    from domain.claim import Claim
+
+    claim_id, when = uuid4(), meta()
+    fields = {"speaker": "dmitry-peskov", "co_speakers": ["kremlin"], "topic": "miami-talks", "text": "Text",
+              "language": "de", "verbatim": True, "stance": "negative", "position": None, "kind": "statement",
+              "stated_at": "2025-12-21", "source": dict(SOURCE), "about": None, "facts": {"n": 1}}
+    by_library = Claim(id=claim_id, meta=when, **fields)
+    direct = Claim.assert_new(claim_id, when, **fields)
+    fields["co_speakers"].append("russia")  # neither keeps what the caller passed in
+    (library_event,), (direct_event,) = by_library.collect_events(), direct.collect_events()
+    assert type(direct_event) is type(library_event)
+    assert list(vars(direct_event).items()) == list(vars(library_event).items())  # the stored JSON's key order too
+    assert vars(direct) == vars(by_library)
+    assert direct.co_speakers == ["kremlin"]
