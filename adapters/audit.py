@@ -1,5 +1,8 @@
 """The tamper-evident log: every stored event is chained to the one before it by SHA-256.
 
+(Past 400 lines on purpose: the chain's SQL trigger and its Python twin, ``canonical()``, must
+stay byte for byte the same, and verification is read against both; they are kept in one file.)
+
 ``hash(n) = SHA-256(hash(n-1) ‖ canonical(event n) ‖ int8(position n))``, starting from
 32 zero bytes. A trigger on the events table computes it in the transaction that stores
 the event (the library's recorder locks the table for each insert transaction, so

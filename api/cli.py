@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import re
-import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -20,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.settings import Settings
+from api import cli_serve
 from api.bootstrap import bootstrap
 from api.cli_text import inert, safe
 from api.schemas.when import parse_instant
@@ -39,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1, or CLAIMS_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, or CLAIMS_PORT)")
     serve.add_argument("--workers", type=int, help="API processes on the port (default 1, or CLAIMS_WORKERS)")
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=cli_serve.serve)
 
     load = commands.add_parser("load", help="record parties, topics and claims from JSON/NDJSON files")
     load.add_argument("files", nargs="+", type=Path)
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     project = commands.add_parser("project", help="run the projection workers alone (no API)")
     project.add_argument("names", nargs="*", metavar="NAME",
                          help="only these projections (default: all), e.g. to spread them over workers")
-    project.set_defaults(run=_project)
+    project.set_defaults(run=cli_serve.project)
 
     positions = commands.add_parser("positions", help="the positions report")
     positions.add_argument("--party", help="a party's id or any of its names")
@@ -116,98 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from api.app import create_app
-    from api.routers.events import feeds_end_on_exit
-
-    given = (("host", args.host), ("port", args.port), ("workers", args.workers))
-    settings = settings.model_copy(update={k: v for k, v in given if v is not None})
-    if settings.workers < 1:
-        err_console.print("[red]claims:[/red] --workers: at least 1")
-        return 2
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turned into SystemExit here, it lets
-    # the `finally` below leave the embedded server (which stops when its last user leaves).
-    signal.signal(signal.SIGTERM, _exit)
-    services = bootstrap(settings)
-    from api.cli_keys import refuse_open_beyond_loopback
-
-    if refusal := refuse_open_beyond_loopback(services.keys, settings.host):
-        services.close()
-        err_console.print(f"[red]claims:[/red] {refusal}")
-        return 2
-    if settings.run_projections:
-        services.run_projections()
-    try:
-        where = "embedded PostgreSQL under " + str(settings.home) if services.database.embedded else "DATABASE_URL"
-        err_console.print(f"claims: serving http://{settings.host}:{settings.port} (events in {where})")
-        app = create_app(services=services)
-        # What start-up made lives as long as the process: out of the collector's sight, a full
-        # collection (every second or so under load) takes a millisecond, not 50.
-        gc.collect()
-        gc.freeze()
-        if settings.workers > 1:
-            _serve_workers(settings, services)
-        else:
-            with feeds_end_on_exit(app):  # open GET /v1/events answers end when shutdown begins
-                uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                            access_log=settings.access_log)
-    finally:
-        services.close()
-    return 0
-
-
-def _serve_workers(settings: Settings, services: Any) -> None:
-    """``settings.workers`` API processes on one port, under uvicorn's supervisor (this process).
-
-    Each process is a fresh interpreter (uvicorn spawns them) that builds its own app, pool
-    and group committer from the environment set here: the database's URL (this process
-    keeps the embedded server, if any, for all of them), no projections (they run once:
-    here, or in `claims project` workers), and one directory for the Prometheus counters of
-    all of them. A worker that dies is replaced; SIGTERM stops each gracefully (in-flight
-    requests answered, its group committer drained) before this process leaves.
-    """
-    import os
-    import shutil
-    import tempfile
-
-    import uvicorn
-
-    metrics_dir = tempfile.mkdtemp(prefix="claims-metrics-")
-    os.environ.update({
-        "DATABASE_URL": str(services.database.url),
-        "CLAIMS_RUN_PROJECTIONS": "false",
-        "CLAIMS_HOME": str(settings.home),
-        "CLAIMS_DB_SCHEMA": settings.db_schema,
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-    })
-    try:
-        uvicorn.run("api.app:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_level="info", access_log=settings.access_log)
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _project(args: argparse.Namespace, settings: Settings) -> int:
-    signal.signal(signal.SIGTERM, _exit)
-    from projections.runner import PROJECTIONS
-
-    unknown = sorted(set(args.names) - set(PROJECTIONS))
-    if unknown:
-        err_console.print(f"[red]claims:[/red] no projection is called {', '.join(unknown)}; "
-                          f"there are {', '.join(PROJECTIONS)}")
-        return 2
-    services = bootstrap(settings)
-    try:
-        services.run_projections(args.names or None)
-        err_console.print("claims: running projections " + ", ".join(services.runner.workers))  # type: ignore[union-attr]
-        services.runner.stopping.wait()  # type: ignore[union-attr]
-    finally:
-        services.close()
-    return 0
 
 
 def _positions(args: argparse.Namespace, settings: Settings) -> int:
@@ -307,10 +214,6 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     for name in failed:
         err_console.print(f"[red]failed:[/red] {name}: {inert(rows[name]['error'])}")
     return 1 if failed else 0
-
-
-def _exit(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 def _cli_meta() -> Meta:

@@ -7,6 +7,10 @@ a projection: a worker applies only while it holds that projection's PostgreSQL 
 lock; another waits as a standby and takes over when the lock frees (the holder's session
 ends, however it ends). Even without the lock, the tracking row refuses to go backwards, so
 no event is ever applied twice.
+
+Past 400 lines on purpose: a worker's life (lock, follow, apply one by one with normalising,
+rebuild blue/green) and the runner that wakes and stops the workers share their state and
+their failure handling; split, each half would need the other to be read.
 """
 
 from __future__ import annotations
