@@ -42,6 +42,16 @@ PARTIES = [
 
 
 @pytest.fixture
+def env(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The command line's environment, pointing at the test's database, schema and home."""
+    assert settings.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CLAIMS_DB_SCHEMA", settings.db_schema)
+    monkeypatch.setenv("CLAIMS_HOME", str(settings.home))
+    return settings
+
+
+@pytest.fixture
 def api(client: Any) -> Any:
     """A client on a database holding a few parties."""
     for party in PARTIES:

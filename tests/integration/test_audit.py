@@ -39,16 +39,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(update={"home": tmp_path / "home"})
 
 
-@pytest.fixture
-def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The command line's environment, pointing at the test's database, schema and home."""
-    assert settings.database_url is not None
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CLAIMS_DB_SCHEMA", settings.db_schema)
-    monkeypatch.setenv("CLAIMS_HOME", str(settings.home))
-    return settings
-
-
 def superuser(settings: Settings, statement: str, *params: Any) -> list[tuple[Any, ...]]:
     """Run SQL as the test connection's superuser, with {s} the schema and {events} the events table."""
     assert settings.database_url is not None

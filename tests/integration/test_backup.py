@@ -26,15 +26,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    assert settings.database_url is not None
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CLAIMS_DB_SCHEMA", settings.db_schema)
-    monkeypatch.setenv("CLAIMS_HOME", str(settings.home))
-    return settings
-
-
-@pytest.fixture
 def other_schema(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An empty store beside the test's (a schema of its own), dropped after."""
     schema = f"r_{uuid.uuid4().hex[:12]}"

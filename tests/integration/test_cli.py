@@ -21,14 +21,6 @@ from tests.integration.conftest import ORF, PARTIES, caught_up, claim_body
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture
-def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    assert settings.database_url is not None
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CLAIMS_DB_SCHEMA", settings.db_schema)
-    return settings
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     out, err = capsys.readouterr()

@@ -14,15 +14,6 @@ from api import cli
 
 
 @pytest.fixture
-def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The command line's environment, pointing at the test's database and schema."""
-    assert settings.database_url is not None
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CLAIMS_DB_SCHEMA", settings.db_schema)
-    return settings
-
-
-@pytest.fixture
 def sigterm() -> Iterator[None]:
     """`claims serve` installs a SIGTERM handler; give the test process its own back."""
     previous = signal.getsignal(signal.SIGTERM)
