@@ -209,7 +209,9 @@ class SearchParams(BaseModel):
 SEARCH_FIELDS = tuple(SearchParams.model_fields)
 
 
-def _search(request: Request) -> tuple[dict[str, str], dict[str, list[str]], Any, dict[str, Any] | None]:
+def _search(
+    request: Request, *, with_facets: bool = True,
+) -> tuple[dict[str, str], dict[str, list[str]], Any, dict[str, Any] | None]:
     """The filters given, their errors, the page of claims and the facets (None where the filters are bad)."""
     given = {k: v for k, v in request.query_params.items() if k in SEARCH_FIELDS and v.strip()}
     try:
@@ -224,6 +226,8 @@ def _search(request: Request) -> tuple[dict[str, str], dict[str, list[str]], Any
         return given, cells.field_errors(e.extra.get("errors") or [{"field": "form", "reason": e.detail}]), None, None
     except DomainError as e:
         return given, {e.field or "form": [e.detail]}, None, None
+    if not with_facets:
+        return given, {}, page, None
     members = services.view("parties").members(app.resolve_party(params.party).slug) if params.party else None
     counted = facets(
         services.view("claims"),
@@ -262,25 +266,27 @@ CSV_COLUMNS = ("id", "version", "stated_at", "speaker", "co_speakers", "about", 
                "language", "verbatim", "position", "text", "source_url", "outlet", "recorded_at")
 
 
-@router.get("/claims.json")
-def search_json(request: Request) -> Response:
-    """The search page's list as GET /v1/claims answers it (signed in by the page's cookie)."""
+def _exported(request: Request) -> Any:
+    """The search's page of claims for an export (no facets), or its errors as a 422 problem."""
     access(request, "reader")
-    _, errors, page, _ = _search(request)
+    _, errors, page, _ = _search(request, with_facets=False)
     if errors:
         raise ProblemException(422, "invalid input", kind="validation",
                                errors=[{"field": f, "reason": r} for f, rs in errors.items() for r in rs])
+    return page
+
+
+@router.get("/claims.json")
+def search_json(request: Request) -> Response:
+    """The search page's list as GET /v1/claims answers it (signed in by the page's cookie)."""
+    page = _exported(request)
     return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/claims.csv")
 def search_csv(request: Request) -> Response:
     """The search page's list (this page of it) as CSV."""
-    access(request, "reader")
-    _, errors, page, _ = _search(request)
-    if errors:
-        raise ProblemException(422, "invalid input", kind="validation",
-                               errors=[{"field": f, "reason": r} for f, rs in errors.items() for r in rs])
+    page = _exported(request)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
