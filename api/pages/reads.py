@@ -74,6 +74,8 @@ def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: T
         errors["kind"] = [f"one of {', '.join(PARTY_KINDS)}"]
     parties = _names(services)
     topics = services.view("topics").list()
+    if topic and topic not in {t["id"] for t in topics}:
+        errors["topic"] = [f"no topic {topic!r}: pick one from the list"]
     view = services.view("positions")
     rows = [] if errors else view.positions(topic=topic or None, **instants)
     previous = {} if errors else latest_changes(view, topic=topic or None, **instants)

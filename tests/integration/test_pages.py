@@ -69,6 +69,8 @@ def test_bad_filters_are_shown_beside_their_field(desk: Any) -> None:
     assert 'id="q-status-error"' in page.text and 'id="q-topic-error"' in page.text
     board = desk.get("/?at=22.12.2025")
     assert board.status_code == 422 and 'id="q-at-error"' in board.text
+    board = desk.get("/?topic=no-such-topic")
+    assert board.status_code == 422 and 'id="q-topic-error"' in board.text and "no-such-topic" in board.text
 
 
 def test_search_facets_count_the_matching_claims(desk: Any) -> None:
