@@ -146,6 +146,19 @@ def test_an_unknown_speaker_offers_the_candidates_beside_the_field(desk: Any) ->
     assert desk.get(f"/v1/claims/{claim_id}").json()["speaker"] == "dmitry-peskov"
 
 
+def test_a_speaker_like_no_party_offers_to_register_it_under_that_name(desk: Any) -> None:
+    token = csrf(desk, "/record")
+    form = {"csrf": token, "speaker": "Zbigniew Qwertyuiop", "topic": "miami-talks", "kind": "statement",
+            "text": "t", "language": "de", "stance": "negative", "stated_at": "2025-12-22",
+            "source.url": "https://example.org/a"}
+    page = desk.post("/record", data=form)
+    assert page.status_code == 422 and 'id="f-speaker-error"' in page.text
+    assert 'name="pick.speaker"' not in page.text
+    assert '<a href="/parties/new?name=Zbigniew%20Qwertyuiop">Register it</a>' in page.text
+    register = desk.get("/parties/new", params={"name": "Zbigniew Qwertyuiop"})
+    assert register.status_code == 200 and 'name="name" type="text" value="Zbigniew Qwertyuiop"' in register.text
+
+
 def test_a_review_shows_on_the_claim_page_with_its_reviewer_rating_note_and_sources(desk: Any) -> None:
     reviewed = desk.post(f"/v1/claims/{PESKOV}/reviews", json={
         "by": "BBC", "rating": "mostly-false", "note": "The delegation's statement says he took part.",
