@@ -35,7 +35,7 @@ class Field:
 
 CLAIM_FIELDS = [
     Field("speaker", "Speaker", required=True, suggest=True, hint="a party's id or any of its names, e.g. Peskow"),
-    Field("co_speakers", "Co-speakers", hint="a joint statement's other signers, separated by commas"),
+    Field("co_speakers", "Co-speakers", suggest=True, hint="a joint statement's other signers, separated by commas"),
     Field("about", "About", suggest=True, hint="the party the claim is about (optional)"),
     Field("topic", "Topic", required=True, hint="a topic id, e.g. miami-talks; a new one is defined"),
     Field("kind", "Kind", kind="select", options=[(k, k) for k in KINDS]),

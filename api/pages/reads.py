@@ -329,9 +329,9 @@ def checkpoint_download(request: Request) -> Response:
 def suggest(request: Request) -> HTMLResponse:
     """Who a name being typed may be (the resolve endpoint's candidates), as <option>s of a datalist."""
     access(request, "reader")
-    name = ""
-    for key, value in request.query_params.items():
-        if key not in ("list", "csrf"):
-            name = value.split(",")[-1].strip()
+    typed = next((v for k, v in request.query_params.items() if k not in ("list", "csrf")), "")
+    # A list being typed ("Umerow, Witk"): suggest for its last name, each option the whole list completed.
+    done, _, name = typed.rpartition(",")
+    name = name.strip()
     candidates = _services(request).view("parties").resolve(name[:300], limit=8) if name else []
-    return render(request, "suggest.html", candidates=candidates)
+    return render(request, "suggest.html", candidates=candidates, prefix=f"{done}, " if done else "")

@@ -177,6 +177,11 @@ def test_recording_shows_errors_beside_fields_and_candidates_for_unknown_names(d
     speaker.press_sequentially("Peskow", delay=30)
     page.wait_for_function("document.querySelectorAll('#f-speaker-options option').length > 0")
     assert page.locator("#f-speaker-options option").first.get_attribute("value") == "dmitry-peskov"
+    co_speakers = page.get_by_label("Co-speakers")
+    co_speakers.press_sequentially("Umerow, Witkof", delay=30)  # the last name is the one being typed
+    page.wait_for_function("document.querySelectorAll('#f-co-speakers-options option').length > 0")
+    assert page.locator("#f-co-speakers-options option").first.get_attribute("value") == "Umerow, steve-witkoff"
+    co_speakers.fill("")
 
     speaker.fill("Peskof")  # no party has this name
     page.get_by_label("Topic").fill("miami-talks")

@@ -213,6 +213,15 @@ def test_suggestions_come_from_the_resolve_endpoint(desk: Any) -> None:
     assert 'value="kirill-dmitriev"' in options
 
 
+def test_co_speakers_are_suggested_for_the_name_being_typed_keeping_those_before_it(desk: Any) -> None:
+    form_page = desk.get("/record").text
+    assert 'list="f-co-speakers-options"' in form_page
+    options = desk.get("/suggest", params={"co_speakers": "rustem-umerov, Witkof"}).text
+    assert 'value="rustem-umerov, steve-witkoff"' in options
+    values = re.findall(r'<option value="([^"]*)"', options)
+    assert values and all(v.startswith("rustem-umerov, ") for v in values)  # the names before it kept as typed
+
+
 def test_pages_are_closed_where_the_api_is_and_open_after_sign_in(desk: Any, live: Any) -> None:
     _, token = live.keys.create("desk-1", "writer")
     time.sleep(1.1)  # keys are read at most once a second
