@@ -2,8 +2,9 @@
 
 A rebuild in Python reads, decodes and folds every event one object at a time. The events are
 JSON already, so the claims and positions views can be built by a few statements each over the
-events table (jsonb, ordered aggregates, window functions; ``CREATE TABLE AS`` where parallel
-workers may read and parse the events), with no event crossing into Python. The live projections stay in Python, event by event; both must give the same rows
+events table (jsonb, ordered aggregates, window functions; ``CREATE TABLE AS`` into scratch
+tables where parallel workers may read and parse the events and, for the claims, make each row
+with ``claims_bulk_row``), with no event crossing into Python. The live projections stay in Python, event by event; both must give the same rows
 (``tests/integration/test_set_based_rebuild.py`` holds them to it).
 
 What the SQL cannot reproduce exactly, it refuses rather than guess: a value jsonb cannot hold
