@@ -2,8 +2,9 @@
 
 A rebuild in Python reads, decodes and folds every event one object at a time. The events are
 JSON already, so the claims and positions views can be built by a few statements each over the
-events table (jsonb, ordered aggregates, window functions; ``CREATE TABLE AS`` where parallel
-workers may read and parse the events), with no event crossing into Python. The live projections stay in Python, event by event; both must give the same rows
+events table (jsonb, ordered aggregates, window functions; ``CREATE TABLE AS`` into scratch
+tables where parallel workers may read and parse the events and, for the claims, make each row
+with ``claims_bulk_row``), with no event crossing into Python. The live projections stay in Python, event by event; both must give the same rows
 (``tests/integration/test_set_based_rebuild.py`` holds them to it).
 
 What the SQL cannot reproduce exactly, it refuses rather than guess: a value jsonb cannot hold
@@ -42,6 +43,7 @@ ASSERTED, CORRECTED, CORROBORATED, DISPUTED, RETRACTED, SUPERSEDED = (
 )
 CLAIM_TOPICS = (ASSERTED, CORRECTED, CORROBORATED, DISPUTED, RETRACTED, SUPERSEDED)
 _REQUIRED = tuple(name for name in CORRECTABLE if name != "facts")  # facts: added by the v1 -> v2 upcast
+_ASSERTED_FIELDS = ", ".join(f"'{n}', a->'{n}'" for n in _REQUIRED)
 # What a correction's changes may name that positions follow (``position`` as raw_position).
 _MOVED = ("topic", "stance", "text", "stated_at", "speaker", "position", "co_speakers")
 
@@ -92,6 +94,32 @@ FUNCTIONS = (
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT b $$""",
     """CREATE OR REPLACE AGGREGATE {s}.claims_last(anyelement) (SFUNC = {s}.claims_last_step, STYPE = anyelement)""",
     """CREATE OR REPLACE AGGREGATE {s}.claims_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{{}}')""",
+    # A claims view row from its ClaimAsserted and its folded follow-ups (NULL without): the document,
+    # the instant it is ordered by, the search vector, each computed once. A function (PL/pgSQL, its
+    # expressions planned, so the SQL functions above inlined), so that the whole row is made in the
+    # parallel workers of the CREATE TABLE AS that calls it: the lateral subqueries that would keep
+    # each document from being built once per use are kept out of the workers.
+    """DO $$ BEGIN
+      CREATE TYPE {s}.claims_bulk_row_v1 AS (doc jsonb, stated_key timestamptz, search tsvector);
+    EXCEPTION WHEN duplicate_object THEN NULL; END $$""",
+    f"""CREATE OR REPLACE FUNCTION {{s}}.claims_bulk_row(state bytea, p_id uuid, p_version bigint,
+      f_version bigint, f_updated_at jsonb, f_changes jsonb, f_corroborations jsonb, f_disputes jsonb,
+      f_status text, f_superseded_by jsonb) RETURNS {{s}}.claims_bulk_row_v1
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$ DECLARE
+      a jsonb := {{s}}.claims_event_json(state); r {{s}}.claims_bulk_row_v1;
+    BEGIN
+      IF NOT a ?& {{required}} THEN PERFORM {{s}}.claims_bulk_refuse('claim asserted without', a::text); END IF;
+      r.doc := jsonb_build_object({_ASSERTED_FIELDS}, 'facts', coalesce(a->'facts', '{{{{}}}}'::jsonb),
+        'id', p_id::text, 'version', coalesce(f_version, p_version), 'status', coalesce(f_status, 'active'),
+        'corroborations', coalesce(f_corroborations, '[]'::jsonb), 'disputes', coalesce(f_disputes, '[]'::jsonb),
+        'superseded_by', f_superseded_by, 'recorded_at', a->'meta'->'recorded_at',
+        'updated_at', coalesce(f_updated_at, a->'meta'->'recorded_at'));
+      IF f_changes IS NOT NULL THEN r.doc := r.doc || f_changes; END IF;
+      r.stated_key := {{s}}.claims_utc_instant(r.doc->>'stated_at');
+      r.search := to_tsvector({{s}}.claims_search_config(r.doc->>'language'),
+                              concat(r.doc->>'text', ' ', r.doc->>'position'));
+      RETURN r;
+    END $$""",
     # Whether the statements below would refuse an event: each check they make, an error caught.
     # Used only once a build was refused, to find the streams to leave to Python.
     """CREATE OR REPLACE FUNCTION {s}.claims_bulk_refuses(topic text, state bytea) RETURNS boolean
@@ -204,8 +232,9 @@ def _array(names: Sequence[str]) -> Composed:
     return SQL("ARRAY[{}]::text[]").format(SQL(", ").join(Literal(n) for n in names))
 
 
-def _events(topics: str) -> str:
-    """The events a statement reads: of ``topics`` (a condition), up to the head, of the streams not left to Python.
+def _events(topics: str, also: str = "") -> str:
+    """The events a statement reads: of ``topics`` (a condition), up to the head, of the streams not left to Python
+    (and ``also``: a condition on the stored row, applied before the state is parsed).
 
     Each state is parsed once (OFFSET 0 keeps the planner from parsing it again for each use of ``s``).
     """
@@ -213,7 +242,7 @@ def _events(topics: str) -> str:
         "(SELECT notification_id AS seq, originator_id AS id, originator_version AS version, topic,"
         " {s}.claims_event_json(state) AS s"
         f" FROM {{events}} WHERE topic {topics} AND notification_id <= %(head)s"
-        " AND originator_id <> ALL(%(excluded)s::uuid[]) OFFSET 0)"
+        f" AND originator_id <> ALL(%(excluded)s::uuid[]) {also} OFFSET 0)"
     )
 
 
@@ -249,19 +278,12 @@ class ClaimsSetBased(SetBased):
         f" FROM {_events('= ANY(%(follow_ups)s)')} AS e GROUP BY id",
         "ANALYZE {follow}",
         "CREATE UNLOGGED TABLE {rows} AS"
-        " SELECT id, seq, {s}.claims_utc_instant(doc->>'stated_at') AS stated_key, doc,"
-        "  to_tsvector({s}.claims_search_config(doc->>'language'), concat(doc->>'text', ' ', doc->>'position'))"
-        "  AS search"
-        " FROM (SELECT a.id, a.seq, CASE WHEN f.changes IS NULL THEN d.doc ELSE d.doc || f.changes END AS doc"
-        f"  FROM {_events('= %(asserted)s')} AS a"
-        "  LEFT JOIN {follow} f ON f.id = a.id"
-        "  CROSS JOIN LATERAL (SELECT CASE WHEN a.s ?& {required} THEN jsonb_build_object({asserted_fields},"
-        "    'facts', coalesce(a.s->'facts', '{{}}'::jsonb), 'id', a.id::text, 'version', coalesce(f.version, a.version),"
-        "    'status', coalesce(f.status, 'active'), 'corroborations', coalesce(f.corroborations, '[]'::jsonb),"
-        "    'disputes', coalesce(f.disputes, '[]'::jsonb), 'superseded_by', f.superseded_by,"
-        "    'recorded_at', a.s->'meta'->'recorded_at', 'updated_at', coalesce(f.updated_at, a.s->'meta'->'recorded_at'))"
-        "    ELSE {s}.claims_bulk_refuse('claim asserted without', a.s::text)::jsonb END AS doc) AS d"
-        "  OFFSET 0) AS c",  # each doc built once, not once per use
+        " SELECT id, seq, (r).stated_key, (r).doc, (r).search FROM (SELECT e.originator_id AS id, e.notification_id AS seq,"
+        "  {s}.claims_bulk_row(e.state, e.originator_id, e.originator_version, f.version, f.updated_at, f.changes,"
+        "   f.corroborations, f.disputes, f.status, f.superseded_by) AS r"
+        "  FROM {events} AS e LEFT JOIN {follow} f ON f.id = e.originator_id"
+        "  WHERE e.topic = %(asserted)s AND e.notification_id <= %(head)s"
+        "  AND e.originator_id <> ALL(%(excluded)s::uuid[]) OFFSET 0) AS c",  # each row made once, not once per use
         # (In the order the workers read the events: by stretches of the log, not sorted, which
         # at a million events was an external sort of 800 MB.)
         "INSERT INTO {claim} (id, seq, stated_key, doc, search) SELECT id, seq, stated_key, doc, search FROM {rows}",
@@ -269,8 +291,7 @@ class ClaimsSetBased(SetBased):
     )
 
     def fragments(self, view: View) -> dict[str, Composable]:
-        fields = SQL(", ").join(SQL("{}, a.s->{}").format(Literal(n), Literal(n)) for n in _REQUIRED)
-        return {"correctable": _array(CORRECTABLE), "required": _array(_REQUIRED), "asserted_fields": fields,
+        return {"correctable": _array(CORRECTABLE), "required": _array(_REQUIRED),
                 "follow": view.scratch("bulk_follow"), "rows": view.scratch("bulk_rows")}
 
 
@@ -287,22 +308,27 @@ class PositionsSetBased(SetBased):
 
     topics = (ASSERTED, CORRECTED, RETRACTED, SUPERSEDED)
     statements = (
-        # The claims with intervals beyond the first, and the follow-ups that open them.
-        "CREATE TEMP TABLE positions_bulk_moves ON COMMIT DROP AS"
+        # The claims with intervals beyond the first, and the follow-ups that open them. (Scratch
+        # tables, not temporary ones, which parallel workers cannot read.)
+        "DROP TABLE IF EXISTS {moves}, {single}",
+        "CREATE UNLOGGED TABLE {moves} AS"
         " SELECT seq, id, topic = %(corrected)s AS corrected, s->'meta'->>'recorded_at' AS at,"
         "  CASE WHEN topic = %(corrected)s THEN CASE WHEN (s->'changes') - {correctable} = '{{}}'"
         "   THEN (s->'changes') - {unmoved}"
         "   ELSE {s}.claims_bulk_refuse('correction of', (s->'changes')::text)::jsonb END END AS delta"
         f" FROM {_events('= ANY(%(follow_ups)s)')} AS e"
         " WHERE topic <> %(corrected)s OR (s->'changes') ?| {moved}",
-        "ANALYZE positions_bulk_moves",
-        # Claims with one interval: the asserted fields as they are.
-        "INSERT INTO {claim} ({columns})"
-        " SELECT a.id, a.seq, a.seq, a.s->>'topic', jsonb_build_array(a.s->'speaker') || (a.s->'co_speakers'),"
-        "  a.s->>'speaker', a.s->>'stance', a.s->>'position', a.s->>'text', a.s->>'stated_at',"
-        "  {s}.claims_utc_instant(a.s->>'stated_at'), true, (a.s->'meta'->>'recorded_at')::timestamptz, NULL"
-        f" FROM {_events('= %(asserted)s')} AS a"
-        " WHERE NOT EXISTS (SELECT 1 FROM positions_bulk_moves m WHERE m.id = a.id)",
+        "ANALYZE {moves}",
+        # Claims with one interval: the asserted fields as they are; made by parallel workers
+        # (CREATE TABLE AS), then inserted. Only the states of the claims wanted are parsed.
+        "CREATE UNLOGGED TABLE {single} AS"
+        " SELECT a.id, a.seq AS opened, a.seq, a.s->>'topic' AS topic,"
+        "  jsonb_build_array(a.s->'speaker') || (a.s->'co_speakers') AS speakers,"
+        "  a.s->>'speaker' AS speaker, a.s->>'stance' AS stance, a.s->>'position' AS raw_position, a.s->>'text' AS text,"
+        "  a.s->>'stated_at' AS stated_at, {s}.claims_utc_instant(a.s->>'stated_at') AS stated_key, true AS active,"
+        "  (a.s->'meta'->>'recorded_at')::timestamptz AS sys_from, NULL::timestamptz AS sys_to"
+        f" FROM {_events('= %(asserted)s', 'AND NOT EXISTS (SELECT 1 FROM {moves} m WHERE m.id = originator_id)')} AS a",
+        "INSERT INTO {claim} ({columns}) SELECT * FROM {single}",
         # Claims with more: each interval's fields are the asserted ones merged with every change
         # up to it; it is active until a retraction or supersession; it ends where the next begins.
         "INSERT INTO {claim} ({columns})"
@@ -314,11 +340,11 @@ class PositionsSetBased(SetBased):
         "    jsonb_build_object('topic', a.s->'topic', 'stance', a.s->'stance', 'text', a.s->'text',"
         "     'stated_at', a.s->'stated_at', 'speaker', a.s->'speaker', 'position', a.s->'position',"
         "     'co_speakers', a.s->'co_speakers') AS delta"
-        f"   FROM {_events('= %(asserted)s')} AS a"
-        "   WHERE EXISTS (SELECT 1 FROM positions_bulk_moves m WHERE m.id = a.id)"
-        "   UNION ALL SELECT id, seq, at, NOT corrected, coalesce(delta, '{{}}'::jsonb) FROM positions_bulk_moves) AS i"
+        f"   FROM {_events('= %(asserted)s', 'AND EXISTS (SELECT 1 FROM {moves} m WHERE m.id = originator_id)')} AS a"
+        "   UNION ALL SELECT id, seq, at, NOT corrected, coalesce(delta, '{{}}'::jsonb) FROM {moves}) AS i"
         "  WINDOW w AS (PARTITION BY id ORDER BY opened)) AS i"
         " WINDOW w AS (PARTITION BY id ORDER BY opened)",
+        "DROP TABLE {moves}, {single}",
     )
 
     def fragments(self, view: View) -> dict[str, Composable]:
@@ -326,5 +352,6 @@ class PositionsSetBased(SetBased):
 
         unmoved = [name for name in CORRECTABLE if name not in _MOVED]
         return {"correctable": _array(CORRECTABLE), "unmoved": _array(unmoved), "moved": _array(_MOVED),
-                "columns": column_list(CLAIM_COLUMNS)}
+                "columns": column_list(CLAIM_COLUMNS), "moves": view.scratch("bulk_moves"),
+                "single": view.scratch("bulk_single")}
 

@@ -124,6 +124,9 @@ class ClaimsView(View):
             # default hundred say little about a few hundred parties: at 1M events it guessed 40
             # claims where a state had 11,733, and read them all rather than walk the newest 4,000.
             "ALTER TABLE {t} ALTER COLUMN speakers SET STATISTICS 1000",
+            # No query filters on the document itself (its fields have columns of their own):
+            # ANALYZE would sort a sample of 300,000 of them (jsonb's comparison) for nothing.
+            "ALTER TABLE {t} ALTER COLUMN doc SET STATISTICS 0",
             # A topic's claims in stated_at order (timelines; a stated_at window on a topic), with
             # what else a list may filter them by: read from the index alone.
             "DEFER CREATE INDEX IF NOT EXISTS {i}_topic_stated ON {t} (topic, stated_key, seq) INCLUDE (status, kind)",

@@ -106,6 +106,11 @@ def test_a_set_based_rebuild_equals_the_live_projections_row_for_row(live: Any) 
     assert how == {name: {"set_based": True, "python_streams": 0, "sql_seconds": how[name]["sql_seconds"]}
                    for name in SET_BASED}
     assert {name: view_rows(live, name) for name in PROJECTIONS} == before
+    datastore = live.app.recorder.datastore
+    with datastore.transaction(commit=False) as curs:  # the build's scratch tables went with it
+        left = curs.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+                            (datastore.schema, "%bulk%")).fetchall()
+    assert left == []
 
 
 # Values the SQL does not reproduce (the transcoder would decode a typed value into a Python
