@@ -1,7 +1,7 @@
 """`python -m bench --smoke` still runs every part end to end (CI keeps the suite working).
 
 A tiny size of everything: HTTP ingest against its references and the lag run, batch ingest
-beside a raw COPY, a rebuild of a 2,000-event log, every read shape on it. Benchmarks are not
+beside a raw COPY, a rebuild of a 2,000-event log, every read shape and page on it. Benchmarks are not
 timed tests: only that each part produced its figures, and that requests succeeded, is asserted.
 """
 
@@ -28,7 +28,7 @@ def test_every_part_of_the_benchmark_suite_runs_at_smoke_size(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((ROOT / "bench" / "results" / "bench-2000.json").read_text())
     parts = result["parts"]
-    assert set(parts) == {"ingest", "batch", "rebuild", "queries", "pages", "backup"}
+    assert set(parts) == {"ingest", "batch", "rebuild", "queries", "pages", "pages-log", "backup"}
 
     ingest = parts["ingest"]
     for server in ("ceiling", "naive", "service", "inprocess"):
@@ -52,6 +52,10 @@ def test_every_part_of_the_benchmark_suite_runs_at_smoke_size(tmp_path: Path) ->
     pages = parts["pages"]["shapes"]
     assert {"board /", "topic page", "party page", "claim page", "search"} <= set(pages)
     for name, figures in pages.items():
+        assert set(figures["statuses"]) == {"200"} and figures["p99_ms"] > 0, (name, figures)
+    on_log = parts["pages-log"]  # the same pages on the rebuild's log, parameters drawn from it
+    assert on_log["events"] >= 2000 and set(on_log["shapes"]) >= {"board /", "topic page", "claim page", "search"}
+    for name, figures in on_log["shapes"].items():
         assert set(figures["statuses"]) == {"200"} and figures["p99_ms"] > 0, (name, figures)
     assert parts["backup"]["same_head"] and parts["backup"]["import"]["events_per_second"] > 0
     assert all(row["figure"] for rows in result["summary"].values() for row in rows)
