@@ -144,8 +144,8 @@ BEST = (
 #   counted per member, and each member's latest is the one of least rank.
 # A party's latest is then the latest of its members' (``by_party``), and its count the sum of
 # theirs, less what that sum counts twice: a joint claim two or more of whose speakers count for
-# the same party counts once for it (``shared``: those claims, found by pairs of their speakers
-# that share a party, ``close``; ``extra``: how many times each was counted too often).
+# the same party counts once for it (``shared``: those claims, found as those with a speaker
+# among the ``close`` others of another; ``extra``: how many times each was counted too often).
 FULL_FRAME = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
 BY_MEMBERS = (
     """solo AS (
@@ -156,7 +156,8 @@ BY_MEMBERS = (
            row_number() OVER (ORDER BY topic, stated_key DESC, seq DESC) AS r
     FROM {claim} WHERE jsonb_array_length(speakers) > 1 AND {conditions})""",
     """joint_members AS MATERIALIZED (
-    SELECT j.r, j.topic, m.member FROM joint j CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) AS m(member))""",
+    SELECT j.r, j.topic, m.member, j.speakers FROM joint j
+    CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) AS m(member))""",
     # (An array per member: the planner's estimate of ``anc`` is a thousand times too high.)
     """ancestors AS MATERIALIZED (SELECT member, array_agg(ancestor) AS parties FROM anc GROUP BY member)""",
     """by_member AS (
@@ -173,14 +174,14 @@ BY_MEMBERS = (
            sum(b.n) OVER (PARTITION BY p.party, b.topic ORDER BY b.stated_key DESC, b.seq DESC {FULL_FRAME}) AS n
     FROM by_member b JOIN ancestors a ON a.member = b.member CROSS JOIN LATERAL unnest(a.parties) AS p(party)
     ORDER BY p.party, b.topic, b.stated_key DESC, b.seq DESC)""",
+    # Each member's others: the parties that count for a party it counts for.
     """close AS MATERIALIZED (
-    SELECT DISTINCT a.member AS m1, b.member AS m2 FROM anc a JOIN anc b ON a.ancestor = b.ancestor AND a.member < b.member)""",
+    SELECT a.member, array_agg(DISTINCT b.member) AS others FROM anc a
+    JOIN anc b ON a.ancestor = b.ancestor AND a.member <> b.member GROUP BY a.member)""",
+    # (A claim's speakers never repeat: check_speakers refuses it.)
     """shared AS MATERIALIZED (
-    SELECT DISTINCT j.r FROM joint j
-    CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) WITH ORDINALITY AS x(member, i)
-    CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) WITH ORDINALITY AS y(member, i)
-    WHERE y.i > x.i AND (x.member = y.member
-                         OR (least(x.member, y.member), greatest(x.member, y.member)) IN (SELECT m1, m2 FROM close)))""",
+    SELECT DISTINCT m.r FROM joint_members m JOIN close c ON c.member = m.member
+    WHERE (m.speakers - m.member) ?| c.others)""",
     """extra AS (
     SELECT p.party, m.topic, count(*) - count(DISTINCT m.r) AS n
     FROM shared s JOIN joint_members m ON m.r = s.r JOIN ancestors a ON a.member = m.member
