@@ -350,12 +350,16 @@ class Worker:
         self.projection = self.projection_class(self.view)  # the live tables now hold the rebuilt rows
         with self.view.datastore.transaction(commit=False) as curs:
             self._vacuum_after = curs.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
-        self._vacuum_since = self._vacuum_checked = 0.0
-        self._vacuum_when_clear()  # now, unless a transaction older than the rows is open (another rebuild's)
+        self._vacuum_since = self._vacuum_checked = 0.0  # the loop vacuums next, once it can (_vacuum_when_clear)
         self.progress = None
         self._set("live")
         log.info("projection %s rebuilt", self.name)
 
+
+    @property
+    def vacuum_pending(self) -> bool:
+        """Whether the view was rebuilt and not vacuumed yet."""
+        return self._vacuum_after is not None
 
     def _vacuum_when_clear(self) -> None:
         """VACUUM the rebuilt view once no transaction older than its swap is still open.
