@@ -1,6 +1,6 @@
 """How fast are the reads on a large log? The issue's query targets, measured over HTTP.
 
-    python -m bench.queries --home DIR [--requests N] [--json out.json]
+    python -m bench.queries --home DIR [--requests N] [--shapes WORD[,WORD]] [--json out.json]
     python -m bench.queries --url http://127.0.0.1:8000 [--database-url postgresql://…] [--token T]
 
 Measures over real HTTP, as a client would see it: one client, one request at a time (latency,
@@ -321,12 +321,14 @@ def measure(
     seed: int = 1,
     token: str | None = None,
     database_url: str | None = None,
+    only: list[str] | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Measure every query shape against ``target``: a base URL, or Services (a server is started on them).
 
     Answers per shape: requests, statuses, p50/p90/p99/max/mean in ms, the target and whether
     it is met; and ``seq_scan``, the event table's sequential scan, when the database is known.
+    ``only``: measure just the shapes whose name contains one of these words.
     """
     with contextlib.ExitStack() as stack:
         if isinstance(target, str):
@@ -344,6 +346,10 @@ def measure(
             f" affiliates speak), {len(pools.claims)} claim ids, {len(pools.words)} q words,"
             f" recorded {pools.first:%Y-%m-%d %H:%M} … {pools.last:%Y-%m-%d %H:%M}")
         measured = shapes(pools, client, rng)
+        if only:
+            measured = [shape for shape in measured if any(word in shape.name for word in only)]
+            if not measured:
+                raise SystemExit(f"no shape's name contains any of {only}")
         say(f"{len(measured)} shapes × {requests} requests (after {warmup} warm-up each) …")
         run_shapes(client, measured, requests=requests, warmup=warmup, budget=budget, rng=rng, say=say)
         result: dict[str, Any] = {
@@ -442,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds of requests after which a shape stops early (default 60)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shapes", type=lambda v: [w for w in v.split(",") if w],
+                        help="only the shapes whose name contains one of these words (comma-separated),"
+                             " e.g. 'as_of,at' or '?q'")
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/queries-N.json)")
     args = parser.parse_args(argv)
 
@@ -450,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     say = console.print
     if args.url:
         result = measure(args.url, requests=args.requests, warmup=args.warmup, budget=args.budget, seed=args.seed,
-                         token=args.token, database_url=args.database_url, say=say)
+                         token=args.token, database_url=args.database_url, only=args.shapes, say=say)
     else:
         from adapters.settings import Settings
         from api.bootstrap import bootstrap
@@ -459,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         services = bootstrap(Settings(home=home, run_projections=False))
         try:
             result = measure(services, requests=args.requests, warmup=args.warmup, budget=args.budget,
-                             seed=args.seed, token=args.token, say=say)
+                             seed=args.seed, token=args.token, only=args.shapes, say=say)
         finally:
             services.close()
     result |= {"machine": machine(), "git": git_state()}

@@ -25,8 +25,8 @@ from domain.claim import Claim
 from domain.party import Party
 from projections.claims import stated_key
 from projections.positions_queries import (
-    AS_OF, BEST, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, FILL_CURRENT, HISTORY, NARROW,
-    NARROW_SETS, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, WINNERS,
+    AS_OF, BEST, BY_MEMBERS, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, FILL_CURRENT, HISTORY, NARROW,
+    NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, WINNERS,
     Counted, Current, Winner, all_of, column_list, with_graph,
 )
 from projections.view import BatchProjection, View, topics_of
@@ -48,6 +48,12 @@ class PositionsView(View):
             " INCLUDE (claim, opened, active, sys_from, sys_to)",
             "DEFER CREATE INDEX IF NOT EXISTS {i}_speaker ON {t} (speaker, topic, stated_key DESC, seq DESC)"
             " INCLUDE (claim, opened, active, sys_from, sys_to)",
+            # A topic's claims with one speaker, per speaker, latest first; those with several,
+            # latest first (reads with as_of or at: BY_MEMBERS in positions_queries.py).
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_solo ON {t} (topic, speaker, stated_key DESC, seq DESC)"
+            " INCLUDE (claim, opened, active, sys_from, sys_to) WHERE jsonb_array_length(speakers) = 1",
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_joint ON {t} (topic, stated_key DESC, seq DESC)"
+            " INCLUDE (speakers, claim, opened, active, sys_from, sys_to) WHERE jsonb_array_length(speakers) > 1",
             # The claims with co-speakers (one in ten), by their co-speakers.
             "DEFER CREATE INDEX IF NOT EXISTS {i}_cospeakers ON {t} USING gin ((speakers - 0))"
             " WHERE jsonb_array_length(speakers) > 1",
@@ -136,7 +142,7 @@ class PositionsView(View):
                 query = SQL("SELECT * FROM ({}) p").format(self.q(CURRENT_NOW, conditions=all_of(where))) + page
                 return list(curs.execute(query, params).fetchall())
         if party is None:
-            return self._read(BEST, BY_SETS, column_list(NARROW_SETS), party, topic, as_of, at, page, params)
+            return self._read(BY_MEMBERS, BY_SETS, SQL("*"), party, topic, as_of, at, page, params, claims=[])
         return self._read([ONE_PARTY_BEST], ONE_PARTY, column_list(NARROW), party, topic, as_of, at, page, params)
 
     def history(
@@ -148,9 +154,11 @@ class PositionsView(View):
     def _read(  # noqa: PLR0913
         self, ctes: Sequence[str], select: str, columns: Composable, party: str | None, topic: str | None,
         as_of: datetime | None, at: datetime | None, page: Composable | None = None, extra: dict[str, Any] | None = None,
+        claims: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Run ``ctes`` and ``select`` over ``claims``: the active claims as recorded at as_of, stated by at,
-        of the party and topic.
+        of the party and topic (``{conditions}``, which ``ctes`` may also use on the table itself; given
+        ``claims=[]``, they make no ``claims`` CTE of their own).
 
         Each filter adds its condition only when given, so that the planner sees plain
         conditions an index answers (never ``%(x)s IS NULL OR …``). A party's claims are those
@@ -162,7 +170,8 @@ class PositionsView(View):
             where.append("stated_key <= %(at)s")
         if topic is not None:
             where.append("topic = %(topic)s")
-        claims = [CLAIMS] if party is None else list(PARTY_CLAIMS)
+        if claims is None:
+            claims = [CLAIMS] if party is None else list(PARTY_CLAIMS)
         query = self.q(with_graph([*claims, *ctes], select), when=SQL(when), columns=columns, conditions=all_of(where))
         params = {**(extra or {}), "party": party, "topic": topic, "as_of": as_of, "at": at}
         if page is not None:

@@ -116,9 +116,8 @@ PARTY_CLAIMS = (
 # Every party's position on every topic from the claims in ``claims``, without fanning each
 # claim out to its parties: the claims are first folded per topic and set of speakers (their
 # number, and the latest of them; read from the _sets index alone), and only these sets are
-# attributed, once per party any of their speakers counts for. Its cost grows with a topic's
-# claims (figures: docs/performance.md): reads now use ``current`` instead, kept by the
-# projection; reads with as_of or at run this.
+# attributed, once per party any of their speakers counts for. ``current`` is filled with it
+# (FILL_CURRENT); reads with as_of or at use BY_MEMBERS below.
 BEST = (
     """sets AS (
     SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
@@ -133,9 +132,70 @@ BEST = (
            sum(n) OVER (PARTITION BY party, topic) AS claims
     FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)""",
 )
+
+# The same answer as BEST for reads with as_of or at (every party, a topic or all), in time that
+# grows with the topic's claims at a few tenths of a microsecond each. Nine claims in ten have one
+# speaker; each of the others is its own set of speakers nearly always, so folding per set (BEST)
+# fanned a tenth of the claims out to every party they count for (56,000 rows for the largest topic
+# at 1M events), then sorted them. Here instead, per topic and member:
+# - claims with one speaker (``solo``) are counted per speaker on the _solo index, in its order,
+#   and each speaker's latest is looked up on the same index (a few rows each);
+# - claims with several (``joint``, the _joint index, newest first: ``r`` is that rank) are
+#   counted per member, and each member's latest is the one of least rank.
+# A party's latest is then the latest of its members' (``by_party``), and its count the sum of
+# theirs, less what that sum counts twice: a joint claim two or more of whose speakers count for
+# the same party counts once for it (``shared``: those claims, found as those with a speaker
+# among the ``close`` others of another; ``extra``: how many times each was counted too often).
+FULL_FRAME = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+BY_MEMBERS = (
+    """solo AS (
+    SELECT topic, speaker AS member, count(*) AS n FROM {claim}
+    WHERE jsonb_array_length(speakers) = 1 AND {conditions} GROUP BY topic, speaker)""",
+    """joint AS MATERIALIZED (
+    SELECT topic, speakers, claim, opened, stated_key, seq,
+           row_number() OVER (ORDER BY topic, stated_key DESC, seq DESC) AS r
+    FROM {claim} WHERE jsonb_array_length(speakers) > 1 AND {conditions})""",
+    """joint_members AS MATERIALIZED (
+    SELECT j.r, j.topic, m.member, j.speakers FROM joint j
+    CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) AS m(member))""",
+    # (An array per member: the planner's estimate of ``anc`` is a thousand times too high.)
+    """ancestors AS MATERIALIZED (SELECT member, array_agg(ancestor) AS parties FROM anc GROUP BY member)""",
+    """by_member AS (
+    SELECT s.topic, s.member, s.n, w.claim, w.opened, w.stated_key, w.seq FROM solo s CROSS JOIN LATERAL (
+        SELECT claim, opened, stated_key, seq FROM {claim} c
+        WHERE jsonb_array_length(c.speakers) = 1 AND c.topic = s.topic AND c.speaker = s.member AND {conditions}
+        ORDER BY stated_key DESC, seq DESC LIMIT 1) AS w
+    UNION ALL
+    SELECT j.topic, g.member, g.n, j.claim, j.opened, j.stated_key, j.seq
+    FROM (SELECT topic, member, count(*) AS n, min(r) AS r FROM joint_members GROUP BY topic, member) AS g
+    JOIN joint j ON j.r = g.r)""",
+    f"""by_party AS (
+    SELECT DISTINCT ON (p.party, b.topic) p.party, b.topic, b.claim, b.opened, b.stated_key, b.seq,
+           sum(b.n) OVER (PARTITION BY p.party, b.topic ORDER BY b.stated_key DESC, b.seq DESC {FULL_FRAME}) AS n
+    FROM by_member b JOIN ancestors a ON a.member = b.member CROSS JOIN LATERAL unnest(a.parties) AS p(party)
+    ORDER BY p.party, b.topic, b.stated_key DESC, b.seq DESC)""",
+    # Each member's others: the parties that count for a party it counts for.
+    """close AS MATERIALIZED (
+    SELECT a.member, array_agg(DISTINCT b.member) AS others FROM anc a
+    JOIN anc b ON a.ancestor = b.ancestor AND a.member <> b.member GROUP BY a.member)""",
+    # (A claim's speakers never repeat: check_speakers refuses it.)
+    """shared AS MATERIALIZED (
+    SELECT DISTINCT m.r FROM joint_members m JOIN close c ON c.member = m.member
+    WHERE (m.speakers - m.member) ?| c.others)""",
+    """extra AS (
+    SELECT p.party, m.topic, count(*) - count(DISTINCT m.r) AS n
+    FROM shared s JOIN joint_members m ON m.r = s.r JOIN ancestors a ON a.member = m.member
+    CROSS JOIN LATERAL unnest(a.parties) AS p(party) GROUP BY p.party, m.topic)""",
+    """best AS (
+    SELECT b.party, b.topic, b.claim, b.opened, b.stated_key, b.seq, b.n - coalesce(e.n, 0) AS claims
+    FROM by_party b LEFT JOIN extra e ON e.party = b.party AND e.topic = b.topic)""",
+)
+# The winners' rows, looked up one by one on the primary key (LATERAL … LIMIT 1: the planner,
+# expecting thousands of winners, would otherwise hash the whole table).
 BY_SETS = """SELECT b.party, b.topic, c.stance, coalesce(c.raw_position, c.text) AS position, c.claim, c.speaker,
        c.stated_at, b.claims::bigint AS claims, c.sys_from AS updated_at
-FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
+FROM best b CROSS JOIN LATERAL (
+    SELECT * FROM {claim} c WHERE c.claim = b.claim AND c.opened = b.opened LIMIT 1) AS c
 ORDER BY b.party, b.topic"""
 
 # One party: the claims of its members (as speaker, or as co-speaker) count for it once each.
@@ -154,8 +214,8 @@ HISTORY = """SELECT %(party)s::text AS party, topic, stance, coalesce(raw_positi
 FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq"""
 
 # Each party's position on each topic now, for the table ``current`` (party, topic): the winner
-# and the number of claims, as BY_SETS picks them. Computed whole after a bulk build and when
-# the party graph changes; kept row by row as claims come and go otherwise.
+# and the number of claims, picked by BEST (as BY_MEMBERS picks them for a read). Computed whole
+# after a bulk build and when the party graph changes; kept row by row as claims come and go otherwise.
 OPEN_CLAIMS = """claims AS (
     SELECT claim, opened, topic, speakers, stated_key, seq FROM {claim} WHERE active AND sys_to IS NULL)"""
 FILL_CURRENT = """INSERT INTO {current} ({columns})
@@ -184,6 +244,5 @@ JOIN {claim} c ON c.claim = w.claim AND c.opened = w.opened"""
 CURRENT_NOW = """SELECT party, topic, stance, position, claim, speaker, stated_at, claims, updated_at
 FROM {current} WHERE {conditions} ORDER BY party, topic"""
 
-# What picking positions needs of a claim: for a party; for every party (whose speakers count for whom).
+# What picking positions needs of a claim, for a party.
 NARROW = ("claim", "opened", "topic", "stated_key", "seq")
-NARROW_SETS = ("claim", "opened", "topic", "speakers", "stated_key", "seq")

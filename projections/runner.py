@@ -62,6 +62,7 @@ LIVE_BATCH = 1_000  # log positions a live batch covers
 # spell is applied at once.
 LIVE_LINGER = 0.1
 REBUILD_BATCH = 20_000  # and a rebuild batch
+VACUUM_WAIT = 600.0  # seconds a rebuilt view's VACUUM waits at most for older transactions to end
 # Views a rebuild builds inside PostgreSQL (projections/bulk.py); Runner.set_based = False: all in Python.
 SET_BASED: dict[str, SetBased] = {"claims": ClaimsSetBased(), "positions": PositionsSetBased()}
 
@@ -147,6 +148,10 @@ class Worker:
         self.error: dict[str, Any] | None = None
         self.progress: Progress | None = None
         self.last_rebuild: dict[str, Any] | None = None  # how the last rebuild went (set-based or not)
+        self.last_vacuum: dict[str, Any] | None = None  # the VACUUM after it (View.vacuum)
+        self._vacuum_after: Any = None  # the swap's time (the database's), while a VACUUM is due
+        self._vacuum_since = 0.0  # when it became due (time.monotonic)
+        self._vacuum_checked = 0.0
         self.thread = threading.Thread(target=self._run, name=f"projection-{name}", daemon=True)
 
     def _set(self, state: str, error: dict[str, Any] | None = None) -> None:
@@ -186,6 +191,8 @@ class Worker:
             if self.runner.control.take_rebuild_request(self.name):
                 self._rebuild()
                 continue
+            if self._vacuum_after is not None:
+                self._vacuum_when_clear()
             if self.state == "stopped":
                 self.runner.stopping.wait(1.0)
                 lock.check()
@@ -341,9 +348,43 @@ class Worker:
         target.create_deferred_indexes()
         target.replace(self.view)
         self.projection = self.projection_class(self.view)  # the live tables now hold the rebuilt rows
+        with self.view.datastore.transaction(commit=False) as curs:
+            self._vacuum_after = curs.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
+        self._vacuum_since = self._vacuum_checked = 0.0  # the loop vacuums next, once it can (_vacuum_when_clear)
         self.progress = None
         self._set("live")
         log.info("projection %s rebuilt", self.name)
+
+
+    @property
+    def vacuum_pending(self) -> bool:
+        """Whether the view was rebuilt and not vacuumed yet."""
+        return self._vacuum_after is not None
+
+    def _vacuum_when_clear(self) -> None:
+        """VACUUM the rebuilt view once no transaction older than its swap is still open.
+
+        VACUUM marks a page all-visible only if every open transaction sees its rows; a rebuild
+        of another view, running beside this one in one long transaction, would leave them
+        unmarked (and autovacuum, which counts the inserts, would not come back for a long time).
+        So the VACUUM waits for the older transactions, checked at most once a second, applying the
+        log meanwhile; after VACUUM_WAIT seconds it runs anyway.
+        """
+        now = time.monotonic()
+        if now - self._vacuum_checked < 1.0:
+            return
+        self._vacuum_checked = now
+        self._vacuum_since = self._vacuum_since or now
+        with self.view.datastore.transaction(commit=False) as curs:
+            older = curs.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                " AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start < %s",
+                (self._vacuum_after,)).fetchone()["n"]  # (between statements a writer has an xid, no xmin)
+        if older and now - self._vacuum_since < VACUUM_WAIT:
+            return
+        self.last_vacuum = {**self.view.vacuum(), "waited_seconds": round(now - self._vacuum_since, 3)}
+        self._vacuum_after = None
+        log.info("projection %s: vacuumed after its rebuild: %s", self.name, self.last_vacuum)
 
 
 _gc_lock = threading.Lock()

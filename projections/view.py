@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +71,26 @@ class View(PostgresTrackingRecorder):
                 curs.execute(SQL("ANALYZE {}").format(Identifier(self.datastore.schema, name)))
         self.deferred = []
         self.bulk = False
+
+    def vacuum(self) -> dict[str, Any]:
+        """VACUUM the view's tables: mark their pages all-visible, so that index-only scans need not visit them.
+
+        Rows a rebuild inserted are on pages no VACUUM has seen (``pg_class.relallvisible`` is 0):
+        every index-only scan then reads the table as well (at 1M events, a topic's positions with
+        as_of from 41 ms to 164 ms at the p99). VACUUM runs outside a transaction. It can mark only
+        rows every open transaction sees: the caller waits for those older than the rows first
+        (``Worker``). Answers the seconds it took and the pages now all-visible, of how many.
+        """
+        started = time.monotonic()
+        schema, names = self.datastore.schema, self.all_table_names()
+        with self.datastore.cursor() as curs:  # autocommit: VACUUM cannot run in a transaction
+            for name in names:
+                curs.execute(SQL("VACUUM {}").format(Identifier(schema, name)))
+            row = curs.execute(
+                "SELECT coalesce(sum(relpages), 0)::bigint AS pages, coalesce(sum(relallvisible), 0)::bigint AS visible"
+                " FROM pg_class WHERE relnamespace = %s::regnamespace AND relname = ANY(%s)", (schema, names)
+            ).fetchone()
+        return {"seconds": round(time.monotonic() - started, 3), "pages": row["pages"], "all_visible": row["visible"]}
 
     def table_name(self, logical: str) -> str:
         return f"{self.name}_{logical}{self.suffix}"

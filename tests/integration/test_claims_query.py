@@ -62,12 +62,13 @@ def _expected(everything: list[dict[str, Any]], members: set[str], since: str = 
             if members & {c["speaker"], *c["co_speakers"]} and since <= c["stated_at"] <= until]
 
 
-@pytest.mark.parametrize("recent", [5_000, 3])  # the window found among the newest positions, or further back
+@pytest.mark.parametrize("recent", [5_000, 3])  # the window (or words) found among the newest positions, or further back
 def test_party_speaker_and_window_lists_page_through_exactly_their_claims(
     http: Any, live: Any, recent: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(projections.claims, "RECENT", recent)
     monkeypatch.setattr(projections.claims, "WALK", recent)
+    monkeypatch.setattr(projections.claims, "SEARCHED", recent)  # a text search: its page among the newest, or not
     _record(http)
     caught_up(live)
     everything = http.get("/v1/claims", params={"limit": 1000}).json()["items"]  # newest first
