@@ -24,7 +24,10 @@ MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 REPLACEMENT = "\ufffd"  # what stands for a character PostgreSQL text cannot hold
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and lone surrogates (no UTF-8 for them)
 # orjson reads integers beyond 64 bits as floats, silently: a run of 19 digits sends a document to json.
-_LONG_NUMBER = re.compile(rb"\d{19}")
+# Found by mapping every digit to "0" and all else to " " (C speed: 0.4 us for a claim's 500 bytes,
+# where the regex \d{19} took 4 us, most of what parsing a batch's line cost).
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 class NotStorable(ValueError):
@@ -158,7 +161,8 @@ def loads(data: bytes | str) -> Any:
     orjson.JSONDecodeError (a json.JSONDecodeError) on bad JSON, as orjson raises it.
     """
     raw = data.encode() if isinstance(data, str) else data
-    if _LONG_NUMBER.search(raw) is None:
+    digits = (raw if isinstance(raw, (bytes, bytearray)) else bytes(raw)).translate(_DIGITS_ONLY)
+    if _LONG_RUN not in digits:
         return orjson.loads(raw)
     try:
         return json.loads(bytes(raw), parse_constant=_no_constant, parse_float=_finite)

@@ -52,3 +52,9 @@ def test_a_program_limit_is_no_database_outage() -> None:
     down.__cause__ = psycopg.OperationalError("connection refused")
     assert database_unavailable(down)
     assert not database_unavailable(ValueError("no"))
+
+
+def test_loads_sends_a_run_of_19_digits_to_the_exact_parser_wherever_it_comes_from() -> None:
+    assert values.loads(memoryview(b'{"n": 12345678901234567890}')) == {"n": 12345678901234567890}
+    assert values.loads(bytearray(b'[-9223372036854775809]')) == [-(2**63) - 1]
+    assert values.loads(b'["1234567890123456789", 123456789012345678]') == ["1234567890123456789", 123456789012345678]
