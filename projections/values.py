@@ -59,6 +59,24 @@ def text_problem(value: str) -> str | None:
     return f"must not contain a lone surrogate (\\u{ord(found.group()):04x}): it is no Unicode character"
 
 
+# What in JSON text can make a string PostgreSQL cannot hold: an escape of NUL or of a surrogate, or
+# the UTF-8 bytes of a surrogate (the exact parser, json, lets them through: it decodes with surrogatepass).
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_SURROGATE_BYTES = re.compile(b"\xed[\xa0-\xbf]")
+
+
+def may_hold_unstorable_text(raw: bytes) -> bool:
+    """False when no string ``loads(raw)`` can give holds a NUL or a lone surrogate (True: it may).
+
+    Raw control characters and bytes that are not UTF-8 are refused by the parsers, so only an
+    escape (``\\u0000``, ``\\ud800``) or surrogate bytes can make one. Each check looks for a
+    literal first (C speed over a 10 MB batch) and runs its regex only where that is there.
+    """
+    if b"\\u" in raw and _UNSTORABLE_ESCAPE.search(raw):
+        return True
+    return b"\xed" in raw and _SURROGATE_BYTES.search(raw) is not None
+
+
 def normalised(value: Any, path: str = "") -> tuple[Any, list[str]]:
     """``value`` made storable, with a note per change: text cleaned (U+FFFD), NaN and infinities as null.
 
