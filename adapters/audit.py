@@ -436,7 +436,8 @@ BEGIN
     VALUES (new_position, sha256(prev || event || int8send(new_position)), prev);
 END
 $$""",
-    # v1 chained each row from a trigger of its own (FOR EACH ROW, ~35 µs a row); v2 chains a
+    # v1 chained each row from a trigger call of its own (FOR EACH ROW: ~45 µs a row in a 10k-row COPY,
+    # against ~15-20 now); v2 chains a
     # statement's rows in one call, from its transition table.
     "DROP TRIGGER IF EXISTS {chain_trigger} ON {schema}.{events}",
     "DROP FUNCTION IF EXISTS {schema}.{v1_on_insert}()",
