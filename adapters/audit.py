@@ -6,7 +6,8 @@ stay byte for byte the same, and verification is read against both; they are kep
 ``hash(n) = SHA-256(hash(n-1) ‖ canonical(event n) ‖ int8(position n))``, starting from
 32 zero bytes. A trigger on the events table computes it in the transaction that stores
 the event (the library's recorder locks the table for each insert transaction, so
-events are chained in position order) and writes it to ``event_chain``. Other triggers
+events are chained in position order) and writes it to ``event_chain``: once per
+statement (an INSERT, the COPY of a batch), over the rows it stored, in position order. Other triggers
 refuse UPDATE, DELETE and TRUNCATE on both tables. ``verify`` re-hashes the log in
 Python from the stored bytes and compares it with ``event_chain``.
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 GENESIS = bytes(32)
 CHAIN_TABLE = "event_chain"
 # Marks the chain table with the version of the functions and triggers installed; bump it when they change.
-VERSION = "claims hash chain v1"
+VERSION = "claims hash chain v2"  # v2: the chain trigger runs once per statement (v1: per row)
 _NULL = b"\xff\xff\xff\xff"  # a NULL field: length -1, as in PostgreSQL's own binary format
 BATCH = 5_000
 
@@ -117,7 +118,9 @@ class AuditLog:
             "chain": sql.Identifier(CHAIN_TABLE),
             "canonical": sql.Identifier(f"{events_table}_canonical"),
             "append": sql.Identifier(f"{events_table}_chain_append"),
-            "on_insert": sql.Identifier(f"{events_table}_chain_insert"),
+            "on_insert": sql.Identifier(f"{events_table}_chain_inserted"),
+            "chain_trigger": sql.Identifier(f"{events_table}_chain"),
+            "v1_on_insert": sql.Identifier(f"{events_table}_chain_insert"),
             "backfill": sql.Identifier(f"{events_table}_chain_backfill"),
             "refuse": sql.Identifier(f"{events_table}_append_only"),
             # Literal keys of the advisory locks that serialise chain appends and installs (per schema).
@@ -168,8 +171,25 @@ class AuditLog:
         """The table, functions and triggers, unless this version of them is all there already.
 
         Skipping the DDL when nothing is missing means no DDL lock at each start, and lets a
-        role that does not own these objects start the service (see docs/security.md).
+        role that does not own these objects start the service (see docs/security.md). The
+        install statements drop an older version's chain trigger; it is made again below.
         """
+        marker = curs.execute(
+            "SELECT obj_description(c.oid, 'pg_class') AS marker FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (self.schema, CHAIN_TABLE),
+        ).fetchone()
+        if marker is not None and marker["marker"] == VERSION and not self._missing(curs):
+            return
+        for statement in _INSTALL:
+            curs.execute(self._q(statement))
+        comment = sql.SQL("COMMENT ON TABLE {schema}.{chain} IS {version}")
+        curs.execute(comment.format(version=sql.Literal(VERSION), **self._names))
+        for trigger, statement in self._missing(curs):
+            curs.execute(sql.SQL(statement).format(trigger=sql.Identifier(trigger), **self._names))
+
+    def _missing(self, curs: Any) -> list[tuple[str, str]]:
+        """The triggers not there: (name, its CREATE statement)."""
         existing = {
             (row["relname"], row["tgname"])
             for row in curs.execute(
@@ -178,26 +198,13 @@ class AuditLog:
                 (self.schema,),
             ).fetchall()
         }
-        marker = curs.execute(
-            "SELECT obj_description(c.oid, 'pg_class') AS marker FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            (self.schema, CHAIN_TABLE),
-        ).fetchone()
-        missing = [(trigger, create) for table, trigger, create in self._triggers() if (table, trigger) not in existing]
-        if marker is not None and marker["marker"] == VERSION and not missing:
-            return
-        for statement in _INSTALL:
-            curs.execute(self._q(statement))
-        comment = sql.SQL("COMMENT ON TABLE {schema}.{chain} IS {version}")
-        curs.execute(comment.format(version=sql.Literal(VERSION), **self._names))
-        for trigger, statement in missing:
-            curs.execute(sql.SQL(statement).format(trigger=sql.Identifier(trigger), **self._names))
+        return [(trigger, create) for table, trigger, create in self._triggers() if (table, trigger) not in existing]
 
     def _triggers(self) -> list[tuple[str, str, str]]:
         events, chain = self.events_table, CHAIN_TABLE
         return [
             (events, f"{events}_chain", "CREATE TRIGGER {trigger} AFTER INSERT ON {schema}.{events} "
-             "FOR EACH ROW EXECUTE FUNCTION {schema}.{on_insert}()"),
+             "REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{on_insert}()"),
             (events, f"{events}_append_only", "CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE "
              "ON {schema}.{events} FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{refuse}()"),
             (chain, f"{chain}_append_only", "CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE "
@@ -429,11 +436,41 @@ BEGIN
     VALUES (new_position, sha256(prev || event || int8send(new_position)), prev);
 END
 $$""",
-    """
+    # v1 chained each row from a trigger call of its own (FOR EACH ROW: ~45 µs a row in a 10k-row COPY,
+    # against ~15-20 now); v2 chains a
+    # statement's rows in one call, from its transition table.
+    "DROP TRIGGER IF EXISTS {chain_trigger} ON {schema}.{events}",
+    "DROP FUNCTION IF EXISTS {schema}.{v1_on_insert}()",
+    r"""
 CREATE OR REPLACE FUNCTION {schema}.{on_insert}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  head_position bigint;
+  prev bytea;
+  e record;
+  positions bigint[] := ARRAY[]::bigint[];
+  hashes bytea[] := ARRAY[]::bytea[];
+  prevs bytea[] := ARRAY[]::bytea[];
 BEGIN
-  PERFORM {schema}.{append}(NEW.notification_id,
-    {schema}.{canonical}(NEW.originator_id::text, NEW.originator_version, NEW.topic, NEW.state));
+  -- What {append} does for one event, for every event the statement stored, in position order.
+  PERFORM pg_advisory_xact_lock({chain_lock});
+  SELECT position, hash INTO head_position, prev FROM {schema}.{chain} ORDER BY position DESC LIMIT 1;
+  IF head_position IS NULL THEN
+    prev := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+  END IF;
+  FOR e IN SELECT notification_id AS position,
+                  {schema}.{canonical}(originator_id::text, originator_version, topic, state) AS bytes
+           FROM inserted ORDER BY notification_id LOOP
+    IF e.position <= head_position THEN
+      RAISE EXCEPTION 'event at position % cannot be chained after position %', e.position, head_position
+        USING HINT = 'events are chained in position order: store them through the event store, which locks the table';
+    END IF;
+    prevs := array_append(prevs, prev);
+    prev := sha256(prev || e.bytes || int8send(e.position));
+    positions := array_append(positions, e.position);
+    hashes := array_append(hashes, prev);
+    head_position := e.position;
+  END LOOP;
+  INSERT INTO {schema}.{chain} (position, hash, prev_hash) SELECT * FROM unnest(positions, hashes, prevs);
   RETURN NULL;
 END
 $$""",

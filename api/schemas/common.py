@@ -7,7 +7,16 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from domain.party import SLUG_PATTERN
 from projections import values
@@ -58,6 +67,9 @@ Number = Annotated[float, Field(allow_inf_nan=False)]
 Scalar = str | int | Number | bool | None
 
 
+# Validation context key: True when the input's JSON text was checked to hold no NUL and no lone
+# surrogate (values.may_hold_unstorable_text), so no field's text need be walked again.
+TEXT_STORABLE = "text_storable"
 NUL_REFUSED = "must not contain the NUL character (\\u0000): PostgreSQL text cannot hold it"
 
 
@@ -90,7 +102,9 @@ class Strict(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _storable_text(cls, value: Any) -> Any:
+    def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.context is not None and info.context.get(TEXT_STORABLE):
+            return value  # the caller found no such character anywhere in the JSON it came from
         problem = text_problem(value)
         if problem:
             raise ValueError(problem)

@@ -11,7 +11,8 @@ import base64
 import hashlib
 import stat
 import struct
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from psycopg import sql
 from adapters.audit import GENESIS, AuditLog, canonical
 from adapters.settings import Settings
 from api import cli
+from domain.base import Meta
 from tests.integration.conftest import claim_body
 
 EVENTS = "claims_events"
@@ -93,6 +95,64 @@ def test_the_chain_verifies_after_writes_and_a_batch_in_one_transaction(api: Any
         prev = item["hash"]
     assert prev == answer["head"]
     assert AuditLog.of(services.app).head() == (head, bytes.fromhex(prev))
+
+
+def chain(settings: Settings) -> list[tuple[Any, ...]]:
+    return superuser(settings, "SELECT position, hash, prev_hash FROM {s}.event_chain ORDER BY position")
+
+
+def test_concurrent_batches_and_single_claims_are_chained_as_event_by_event(api: Any, services: Any,
+                                                                            settings: Settings) -> None:
+    """The chain trigger runs once per statement (a COPY of a batch, an INSERT); what it makes is what
+    chaining each event on its own makes (the per-event function the start-up backfill uses)."""
+    record(api, 1)  # the topic, defined (else the writers' first claims race to define it)
+    meta = Meta(recorded_at=datetime.now(UTC), recorded_by="test", correlation_id="c")
+
+    def write(n: int) -> None:
+        for i in range(4):
+            if n % 2:
+                services.app.record_claims([claim_body(text=f"Stapel {n} {i} {j}") for j in range(80)], meta)
+            else:
+                services.app.record_claim(claim_body(text=f"Einzeln {n} {i}"), meta)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(write, range(6)))
+    made = chain(settings)
+    assert [row[0] for row in made] == positions(settings)  # every event, once, in position order
+    assert api.get("/v1/audit/verify").json()["ok"] is True
+    superuser(settings, "DROP TABLE {s}.event_chain; DROP TRIGGER claims_events_chain ON {s}.{events}")
+    assert AuditLog.of(services.app).install() == len(made)  # chained again, one event at a time
+    assert chain(settings) == made
+
+
+def test_a_database_with_the_per_row_chain_trigger_gets_the_per_statement_one(
+    api: Any, services: Any, settings: Settings
+) -> None:
+    record(api, 2)
+    superuser(settings, """
+        DROP TRIGGER claims_events_chain ON {s}.{events};
+        CREATE FUNCTION {s}.claims_events_chain_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM {s}.claims_events_chain_append(NEW.notification_id,
+            {s}.claims_events_canonical(NEW.originator_id::text, NEW.originator_version, NEW.topic, NEW.state));
+          RETURN NULL;
+        END $$;
+        CREATE TRIGGER claims_events_chain AFTER INSERT ON {s}.{events}
+          FOR EACH ROW EXECUTE FUNCTION {s}.claims_events_chain_insert();
+        COMMENT ON TABLE {s}.event_chain IS 'claims hash chain v1'""")
+    record(api, 1)  # chained by the old trigger
+    assert AuditLog.of(services.app).install() == 0
+    triggers = superuser(settings, "SELECT tgname, tgtype & 1 = 1 AS per_row FROM pg_trigger t JOIN pg_class c "
+                                   "ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                   "WHERE n.nspname = %s AND c.relname = %s AND tgname LIKE %s",
+                         settings.db_schema, EVENTS, "%chain%")
+    assert triggers == [("claims_events_chain", False)]
+    assert superuser(settings, "SELECT to_regprocedure(%s)", f"{settings.db_schema}.claims_events_chain_insert()") \
+        == [(None,)]
+    record(api, 2)
+    answer = api.get("/v1/audit/verify").json()
+    assert (answer["ok"], answer["events"], answer["head"]) == (True, len(positions(settings)),
+                                                                chain(settings)[-1][1].hex())
 
 
 def test_audit_events_show_stream_version_type_and_time(api: Any) -> None:

@@ -253,3 +253,17 @@ def test_the_status_says_how_many_events_were_normalised(api: Any, live: Any, ca
     assert cli.main(["projections", "status"]) == 0
     out = capsys.readouterr().out
     assert "normalised" in out and "1, last event" in out and "stored as null" in out
+
+
+def test_a_batch_refuses_a_nul_or_a_lone_surrogate_however_the_json_spells_it(api: Any) -> None:
+    """An escape (of a surrogate in either case, or of NUL), or a surrogate's UTF-8 bytes (which the exact parser, taken for a
+    number beyond 64 bits, lets through), among good claims: the item and its field are named."""
+    good = json.dumps(claim_body()).encode()
+    for spelling in (b'"a\\uD800"', b'"a\xed\xa0\x80"', b'"a\\u0000"'):
+        bad = json.dumps(claim_body(text="PLACEHOLDER", facts={"n": 1})).encode()
+        bad = bad.replace(b'"PLACEHOLDER"', spelling).replace(b'"n": 1', b'"n": 12345678901234567890')
+        answer = api.post("/v1/claims/batch", content=b"\n".join([good, bad, good]),
+                          headers={"content-type": "application/x-ndjson"})
+        assert answer.status_code == 422, answer.text
+        assert [(e["index"], e["field"]) for e in answer.json()["errors"]] == [(1, "text")]
+    assert api.get("/v1/claims").json()["items"] == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import RFC_4122, uuid4
 
 import pytest
 
@@ -190,3 +190,15 @@ def test_a_claim_made_directly_is_the_one_the_library_makes_with_the_same_event(
     assert list(vars(direct_event).items()) == list(vars(library_event).items())  # the stored JSON's key order too
     assert vars(direct) == vars(by_library)
     assert direct.co_speakers == ["kremlin"]
+
+
+def test_a_batch_gives_each_claim_without_an_id_a_random_one_and_keeps_those_given(
+    parties: ClaimsApplication,
+) -> None:
+    given = uuid4()
+    claims = parties.record_claims([claim_fields(), claim_fields(id=given), claim_fields(), claim_fields()],
+                                   meta()).value
+    assert claims[1].id == given
+    drawn = [c.id for c in claims if c.id != given]
+    assert len(set(drawn)) == 3 and all(i.version == 4 and i.variant == RFC_4122 for i in drawn)
+    assert [parties.get_claim(c.id).text for c in claims] == [c.text for c in claims]

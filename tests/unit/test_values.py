@@ -52,3 +52,16 @@ def test_a_program_limit_is_no_database_outage() -> None:
     down.__cause__ = psycopg.OperationalError("connection refused")
     assert database_unavailable(down)
     assert not database_unavailable(ValueError("no"))
+
+
+def test_loads_sends_a_run_of_19_digits_to_the_exact_parser_wherever_it_comes_from() -> None:
+    assert values.loads(memoryview(b'{"n": 12345678901234567890}')) == {"n": 12345678901234567890}
+    assert values.loads(bytearray(b'[-9223372036854775809]')) == [-(2**63) - 1]
+    assert values.loads(b'["1234567890123456789", 123456789012345678]') == ["1234567890123456789", 123456789012345678]
+
+
+def test_only_json_that_may_hold_a_nul_or_a_lone_surrogate_is_flagged() -> None:
+    for flagged in (rb'{"t": "a\u0000"}', rb'["\uD83D"]', rb'["\udfff"]', b'["\xed\xa0\x80"]'):
+        assert values.may_hold_unstorable_text(flagged), flagged
+    for clean in (rb'["\u00e4 \u2028"]', "Дмитриев, 한국 ü".encode(), b'{"n": 0}'):
+        assert not values.may_hold_unstorable_text(clean), clean
