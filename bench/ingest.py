@@ -20,7 +20,8 @@
    bench/results/ingest-<clients>c-<seconds>s.json).
 
 ``measure()`` does all of it for an orchestrator and answers the figures. ``--profile`` records
-each real server with py-spy during its first load (flame graphs in bench/results/).
+each real server (its API process and projection worker) with py-spy during its first load
+(bench/results/ingest-<server>-<clients>-<api|projections>.<svg|txt|json>).
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, warmup: float, generators: int = 1,
           rate: float | None = None, watch: Callable[[], int] | None = None, pg: psutil.Process | None = None,
-          profile: Path | None = None) -> dict[str, Any]:
+          profile: tuple[Path, str] | None = None) -> dict[str, Any]:
     """Run the load generator against ``srv`` (in ``generators`` processes) and measure the window.
 
     With ``watch`` (the claims projection's position), a thread polls it meanwhile and each 201's
@@ -229,11 +230,7 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
     server_procs, api_procs, worker_procs = srv.processes, srv.api_processes, srv.worker_processes
     pg_procs = [pg, *pg.children(recursive=True)] if pg is not None else []
     time.sleep(max(0.0, begin + warmup - time.monotonic()))
-    spy = None
-    if profile is not None:
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(srv.ps.pid),
-                                "--duration", str(int(seconds)), "--rate", "50", "--nonblocking",
-                                "--output", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spies = spy_on(srv, profile, seconds) if profile is not None else {}
     wal_before = wal_lsn(srv.db_url)
     before = [cpu_seconds(server_procs), cpu_seconds(pg_procs), cpu_seconds(api_procs), cpu_seconds(worker_procs),
               *(cpu_seconds([g]) for g in gens)]
@@ -250,7 +247,7 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
     parts = [results.get(timeout=seconds + 120) for _ in procs]
     for p in procs:
         p.join(30)
-    if spy is not None:
+    for spy in spies.values():
         spy.wait(60)
     written = [w for part in parts for w in part["written"]]
     if watcher is not None:
@@ -285,9 +282,35 @@ def drive(srv: Server, bodies: list[bytes], *, clients: int, seconds: float, war
         result["target_rate"] = rate
     if watcher is not None:
         result["lag"] = lag(written, watcher.polls)
-    if profile is not None:
-        result["profile"] = str(profile.relative_to(ROOT)) if profile.exists() else None
+    if spies:
+        result["profile"] = {role: str(out.relative_to(ROOT)) for role, out in profiles(profile).items() if out.exists()}
     return result
+
+
+# py-spy's output formats, by the name --profile takes
+SPY_FORMATS = {"svg": ("flamegraph", "svg"), "txt": ("raw", "txt"), "json": ("speedscope", "json")}
+
+
+def profiles(profile: tuple[Path, str] | None) -> dict[str, Path]:
+    """Where the API's and the projection worker's profiles go, for ``(stem, --profile format)``."""
+    if profile is None:
+        return {}
+    stem, fmt = profile
+    return {role: stem.with_name(f"{stem.name}-{role}.{SPY_FORMATS[fmt][1]}") for role in ("api", "projections")}
+
+
+def spy_on(srv: Server, profile: tuple[Path, str], seconds: float) -> dict[str, subprocess.Popen[bytes]]:
+    """py-spy recording the API process and the projection worker (if any) for the measured window."""
+    pids = {"api": srv.ps.pid, "projections": srv.worker.pid if srv.worker is not None else None}
+    spies = {}
+    for role, out in profiles(profile).items():
+        if pids[role] is not None:
+            spies[role] = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pids[role]),
+                 "--duration", str(int(seconds)), "--rate", "100", "--nonblocking", "--threads",
+                 "--format", SPY_FORMATS[profile[1]][0], "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return spies
 
 
 def wal_lsn(url: str | None) -> int | None:
@@ -434,7 +457,7 @@ def measure(  # noqa: PLR0913
     servers: tuple[str, ...] = SERVERS,
     lag_rate: float | None = 1_000,
     lag_clients: int = 32,
-    profile: bool = False,
+    profile: str | None = None,
     seed: int = 1,
     json_path: Path | None = None,
 ) -> dict[str, Any]:
@@ -476,7 +499,8 @@ def measure(  # noqa: PLR0913
                 for c in clients:
                     tries = []
                     for i in range(runs):
-                        spy = RESULTS / f"ingest-{name}-{c}.svg" if profile and name != "ceiling" and i == 0 else None
+                        spy = ((RESULTS / f"ingest-{name}-{c}", profile)
+                               if profile and name != "ceiling" and i == 0 else None)
                         tries.append(drive(srv, bodies, clients=c, seconds=seconds, warmup=warmup,
                                            generators=generators, pg=pg, profile=spy))
                         say(name, tries[-1])
@@ -649,8 +673,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lag-rate", type=float, default=1_000,
                         help="claims/s of the paced load whose projection lag is measured (0: no lag run)")
     parser.add_argument("--lag-clients", type=int, default=32, help="clients of the paced load (default 32)")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy flame graph of each real server during its first load (bench/results/*.svg)")
+    parser.add_argument("--profile", nargs="?", const="svg", choices=sorted(SPY_FORMATS),
+                        help="py-spy of each real server's API process and projection worker during its first load,"
+                             " in bench/results/: svg (flame graph, the default), txt (collapsed stacks), json"
+                             " (speedscope)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="where to write the results")
     args = parser.parse_args(argv)
