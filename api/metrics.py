@@ -88,20 +88,31 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+                self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Counted before the answer's last part leaves: a process killed right after a
+                # client had its answer must not have lost the count (it may count one the
+                # client never got, which the client then retries).
+                count()
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            count()  # an answer never finished (an error, a client gone) is counted too
 
 
 @router.get("/metrics", include_in_schema=True, response_class=Response)
