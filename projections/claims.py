@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -209,15 +209,7 @@ class ClaimsView(View):
             # with that range's (on the seq index) and visits only the claims in both; the older
             # ones are looked up only if that left the page short (a rarer word). Not with a party,
             # speaker or topic besides: their claims are too few among the newest (measured slower).
-            top = self._top(curs, params)
-            params["recent"] = top - SEARCHED
-            seqs = _seqs(curs, self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} AND seq >= %(recent)s"
-                                      " ORDER BY seq DESC LIMIT %(limit)s"), params)
-            wanted = params["limit"] - len(seqs)
-            if wanted > 0:
-                seqs += _seqs(curs, self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} AND seq < %(recent)s"
-                                           " ORDER BY seq DESC LIMIT %(limit)s"), {**params, "limit": wanted})
-            return seqs
+            return self._newest_first(curs, conditions, params, SEARCHED)
         if stated_from is None and stated_to is None:
             query = self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} ORDER BY seq DESC LIMIT %(limit)s")
             return _seqs(curs, query, params)
@@ -228,15 +220,25 @@ class ClaimsView(View):
         # reaches the present is answered there, or by walking on as far as the matches found
         # promise; one that lies in the past (nothing found) is looked up on the indexes instead,
         # ordering by an expression no index gives so that the planner cannot walk.
-        top = self._top(curs, params)
-        params["recent"] = top - RECENT
+        def older(found: int, wanted: int) -> str:
+            walk = found > 0 and RECENT * wanted / found <= WALK
+            return "seq" if walk else "seq + 0"
+
+        return self._newest_first(curs, conditions, params, RECENT, older)
+
+    def _newest_first(
+        self, curs: Cursor[Any], conditions: str, params: dict[str, Any], band: int,
+        older: Callable[[int, int], str] = lambda _found, _wanted: "seq",
+    ) -> list[int]:
+        """The page's positions among the newest ``band`` below its top first; the older ones only if
+        that left the page short, ordered by ``older(found, wanted)`` (an ORDER BY expression)."""
+        params["recent"] = self._top(curs, params) - band
         seqs = _seqs(curs, self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} AND seq >= %(recent)s"
                                   " ORDER BY seq DESC LIMIT %(limit)s"), params)
         wanted = params["limit"] - len(seqs)
         if wanted > 0:
-            walk = bool(seqs) and RECENT * wanted / len(seqs) <= WALK
             seqs += _seqs(curs, self.q(f"SELECT seq FROM {{claim}} WHERE {conditions} AND seq < %(recent)s"
-                                       f" ORDER BY {'seq' if walk else 'seq + 0'} DESC LIMIT %(limit)s"),
+                                       f" ORDER BY {older(len(seqs), wanted)} DESC LIMIT %(limit)s"),
                           {**params, "limit": wanted})
         return seqs
 
