@@ -25,9 +25,9 @@ from domain.claim import Claim
 from domain.party import Party
 from projections.claims import stated_key
 from projections.positions_queries import (
-    AS_OF, BEST, BY_MEMBERS, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, FILL_CURRENT, HISTORY, NARROW,
-    NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, WINNERS,
-    Counted, Current, Winner, all_of, column_list, with_graph,
+    AS_OF, BEST, BY_MEMBERS, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, CURRENT_PRIORS, FILL_CURRENT,
+    HISTORY, NARROW, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, PRIOR_STANCES,
+    PRIORS, WINNERS, Counted, Current, Prior, Winner, all_of, column_list, with_graph,
 )
 from projections.view import BatchProjection, View, topics_of
 
@@ -75,18 +75,34 @@ class PositionsView(View):
             " seq bigint NOT NULL, claim uuid NOT NULL, opened bigint NOT NULL, stance text NOT NULL,"
             " position text NOT NULL, speaker text NOT NULL, stated_at text NOT NULL, updated_at timestamptz NOT NULL,"
             " PRIMARY KEY (party, topic))",
+            # The claim ranked just below the winner, if any: what the board marks a shift from.
+            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS prior_stated_key timestamptz,"
+            " ADD COLUMN IF NOT EXISTS prior_seq bigint, ADD COLUMN IF NOT EXISTS prior_claim uuid,"
+            " ADD COLUMN IF NOT EXISTS prior_stance text",
             "DEFER CREATE INDEX IF NOT EXISTS {i}_topic ON {t} (topic)",
         ],
     }
 
     def create_table(self) -> None:
-        """The tables; and ``current`` filled from the claims if it is new beside older claims (an upgrade)."""
+        """The tables; and ``current`` filled from the claims if it is new beside older claims, or older than
+        its ``prior`` columns (an upgrade)."""
+        older = self._current_without_prior()
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
             curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table_name("current"),))
             empty = curs.execute(self.q("SELECT NOT EXISTS (SELECT 1 FROM {current}) AS empty")).fetchone()
-            if empty["empty"]:
+            if empty["empty"] or older:
                 self.fill_current(curs)
+
+    def _current_without_prior(self) -> bool:
+        """Whether ``current`` exists, made before it kept each position's prior (to be filled again)."""
+        with self.datastore.transaction(commit=False) as curs:
+            row = curs.execute(
+                "SELECT to_regclass(%(table)s) IS NOT NULL AS made, EXISTS (SELECT 1 FROM information_schema.columns"
+                " WHERE table_schema = %(schema)s AND table_name = %(name)s AND column_name = 'prior_claim') AS prior",
+                {"table": f"{self.datastore.schema}.{self.table_name('current')}", "schema": self.datastore.schema,
+                 "name": self.table_name("current")}).fetchone()
+        return bool(row["made"] and not row["prior"])
 
     def create_deferred_indexes(self) -> None:
         """After a bulk build: ``current`` at once from the claims (it is not kept while building), the indexes."""
@@ -100,11 +116,31 @@ class PositionsView(View):
         fill = with_graph([OPEN_CLAIMS, *BEST], FILL_CURRENT)
         curs.execute(self.q(fill, when=SQL(NOW), columns=column_list(CURRENT_COLUMNS)))
 
-    def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Winner]:
-        """The latest active claim of each (party, topic) pair."""
+    def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Winner, Prior | None]]:
+        """The latest active claim of each (party, topic) pair, and the one before it (None if it has one claim)."""
         params = {"parties": [p for p, _ in pairs], "topics": [t for _, t in pairs]}
         rows = curs.execute(self.q(with_graph(PAIRS, WINNERS), when=SQL(NOW)), params).fetchall()
-        return {(r["party"], r["topic"]): Winner.of(r) for r in rows}
+        found = {(r["party"], r["topic"]): (Winner.of(r), None) for r in rows if r["place"] == 1}
+        for r in rows:
+            if r["place"] == 2:
+                found[r["party"], r["topic"]] = (found[r["party"], r["topic"]][0], Prior.behind(Winner.of(r)))
+        return found
+
+    def priors(
+        self, *, topic: str | None = None, as_of: datetime | None = None, at: datetime | None = None,
+    ) -> dict[tuple[str, str], str]:
+        """(party, topic) → the stance of the claim before its position's latest (the board's shift marks).
+
+        Pairs whose position rests on one claim are left out. Now, ``current`` keeps them; as of a
+        time or as said by a time, they are picked on the indexes as the positions themselves are.
+        """
+        if as_of is None and at is None:
+            where = ["true"] if topic is None else ["topic = %(topic)s"]
+            with self.datastore.transaction(commit=False) as curs:
+                rows = curs.execute(self.q(CURRENT_PRIORS, conditions=all_of(where)), {"topic": topic}).fetchall()
+        else:
+            rows = self._read(PRIORS, PRIOR_STANCES, SQL("*"), None, topic, as_of, at, claims=[])
+        return {(row["party"], row["topic"]): row["prior"] for row in rows}
 
     def ancestors(self, curs: Cursor[Any], members: list[str]) -> dict[str, list[str]]:
         """The parties each of ``members`` counts for now (itself, or its survivor, and up its affiliations)."""
@@ -225,15 +261,16 @@ class PositionsProjection(BatchProjection[PositionsView]):
         """Move ``current`` by the claims that started, stopped or changed counting: (before, after) each.
 
         A claim counts for the parties its speakers count for, on its topic, once each. Counts
-        move by one; a new claim wins where it is later than the winner; where the winner itself
-        changed, the winner is looked up again (on the indexes, for that pair alone).
+        move by one; a new claim wins where it is later than the winner, and the winner becomes the
+        prior; where the winner or the prior itself changed, both are looked up again (on the
+        indexes, for that pair alone).
         """
         if not changed:
             return
         speakers = {s for states in changed.values() for state in states if state for s in state.speakers}
         ancestors = self.view.ancestors(curs, sorted(speakers))
         delta: dict[tuple[str, str], int] = {}
-        candidates: dict[tuple[str, str], Winner] = {}
+        candidates: dict[tuple[str, str], list[Winner]] = {}
         for old, new in changed.values():
             for state, step in ((old, -1), (new, 1)):
                 if state is None:
@@ -241,9 +278,8 @@ class PositionsProjection(BatchProjection[PositionsView]):
                 topic = state.topic
                 for party in {a for name in state.speakers for a in ancestors.get(name, ())}:
                     delta[party, topic] = delta.get((party, topic), 0) + step
-                    best = candidates.get((party, topic))
-                    if step == 1 and (best is None or state.winner.rank > best.rank):
-                        candidates[party, topic] = state.winner
+                    if step == 1:
+                        candidates.setdefault((party, topic), []).append(state.winner)
         pairs = sorted(delta)
         columns = ([p for p, _ in pairs], [t for _, t in pairs])
         rows = curs.execute(self.view.q(
@@ -258,18 +294,20 @@ class PositionsProjection(BatchProjection[PositionsView]):
             count = (row["claims"] if row else 0) + delta[pair]
             if count <= 0:
                 continue
-            if row is not None and row["claim"] in touched:
-                again.append(pair)  # its winner changed: look it up again
+            if row is not None and (row["claim"] in touched or row["prior_claim"] in touched):
+                again.append(pair)  # its winner or prior changed: look both up again
                 continue
-            best = candidates.get(pair)
-            if row is not None:
-                held = Winner.of(row)
-                best = held if best is None or held.rank > best.rank else best
-            assert best is not None  # a pair counted here has a claim: the one held, or a new one
-            keep[pair] = Current(*pair, claims=count, winner=best)
+            # Neither the winner nor the prior held changed, so the two latest are among them and the new.
+            new = sorted(candidates.get(pair, []), key=lambda w: w.rank, reverse=True)
+            held = [] if row is None else [Winner.of(row)]
+            best, *rest = sorted([*held, *new[:1]], key=lambda w: w.rank, reverse=True)
+            behind = [Prior.behind(w) for w in [*rest, *new[1:2]]]
+            if row is not None and (prior := Prior.of(row, "prior_")) is not None:
+                behind.append(prior)
+            keep[pair] = Current(*pair, claims=count, winner=best, prior=max(behind, key=lambda p: p.rank, default=None))
         if again:
-            for pair, winner in self.view.winners(curs, again).items():
-                keep[pair] = Current(*pair, claims=current[pair]["claims"] + delta[pair], winner=winner)
+            for pair, (winner, prior) in self.view.winners(curs, again).items():
+                keep[pair] = Current(*pair, claims=current[pair]["claims"] + delta[pair], winner=winner, prior=prior)
         curs.execute(self.view.q(
             "DELETE FROM {current} c USING unnest(%s::text[], %s::text[]) AS p(party, topic)"
             " WHERE c.party = p.party AND c.topic = p.topic"), columns)

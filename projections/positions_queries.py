@@ -45,19 +45,47 @@ class Winner(NamedTuple):
         return self.stated_key, self.seq
 
 
+class Prior(NamedTuple):
+    """The claim ranked just below a winner: the position before the latest change (a board's shift mark)."""
+
+    stated_key: datetime
+    seq: int
+    claim: UUID
+    stance: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any], prefix: str = "") -> Prior | None:
+        if row[prefix + "claim"] is None:
+            return None
+        return cls(**{name: row[prefix + name] for name in cls._fields})
+
+    @classmethod
+    def behind(cls, winner: Winner) -> Prior:
+        return cls(winner.stated_key, winner.seq, winner.claim, winner.stance)
+
+    @property
+    def rank(self) -> tuple[datetime, int]:
+        return self.stated_key, self.seq
+
+
+NO_PRIOR = (None,) * len(Prior._fields)
+PRIOR_COLUMNS = tuple(f"prior_{name}" for name in Prior._fields)
+
+
 class Current(NamedTuple):
-    """A row of ``current``: a party's position on a topic now, and the number of claims behind it."""
+    """A row of ``current``: a party's position on a topic now, the number of claims behind it, and the one before."""
 
     party: str
     topic: str
     claims: int
     winner: Winner
+    prior: Prior | None
 
     def copy_row(self) -> tuple[Any, ...]:
-        return (*self.winner, self.party, self.topic, self.claims)
+        return (*self.winner, self.party, self.topic, self.claims, *(self.prior or NO_PRIOR))
 
 
-CURRENT_COLUMNS = (*Winner._fields, "party", "topic", "claims")  # in Current.copy_row's order
+CURRENT_COLUMNS = (*Winner._fields, "party", "topic", "claims", *PRIOR_COLUMNS)  # in Current.copy_row's order
 
 
 class Counted(NamedTuple):
@@ -113,24 +141,31 @@ PARTY_CLAIMS = (
     AND speaker <> ALL((SELECT m FROM members)::text[]))""",
 )
 
-# Every party's position on every topic from the claims in ``claims``, without fanning each
-# claim out to its parties: the claims are first folded per topic and set of speakers (their
-# number, and the latest of them; read from the _sets index alone), and only these sets are
-# attributed, once per party any of their speakers counts for. ``current`` is filled with it
-# (FILL_CURRENT); reads with as_of or at use BY_MEMBERS below.
+# Every party's position on every topic from the claims in ``claims``, and the claim ranked just
+# below it (``prior``: the position before the latest change), without fanning each claim out to its
+# parties: the claims are first folded per topic and set of speakers (their number, and the latest two
+# of them), and only these sets are attributed, once per party any of their speakers counts for. A
+# party's two latest claims are among the two latest of its sets (a claim belongs to one set).
+# ``current`` is filled with it (FILL_CURRENT); reads with as_of or at use BY_MEMBERS below.
 BEST = (
     """sets AS (
-    SELECT DISTINCT ON (topic, speakers) topic, speakers, claim, opened, stated_key, seq,
-           count(*) OVER (PARTITION BY topic, speakers) AS n
-    FROM claims ORDER BY topic, speakers, stated_key DESC, seq DESC)""",
+    SELECT topic, speakers, claim, opened, stated_key, seq, n, nth FROM (
+        SELECT topic, speakers, claim, opened, stated_key, seq, count(*) OVER s AS n,
+               row_number() OVER (s ORDER BY stated_key DESC, seq DESC) AS nth
+        FROM claims WINDOW s AS (PARTITION BY topic, speakers)) AS ranked
+    WHERE nth <= 2)""",
     """attributed AS (
-    SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.claim, s.opened, s.stated_key, s.seq
+    SELECT DISTINCT a.ancestor AS party, s.topic, s.speakers, s.n, s.nth, s.claim, s.opened, s.stated_key, s.seq
     FROM sets s CROSS JOIN LATERAL jsonb_array_elements_text(s.speakers) AS m(member)
     JOIN anc a ON a.member = m.member)""",
-    """best AS (
-    SELECT DISTINCT ON (party, topic) party, topic, claim, opened, stated_key, seq,
-           sum(n) OVER (PARTITION BY party, topic) AS claims
-    FROM attributed ORDER BY party, topic, stated_key DESC, seq DESC)""",
+    """ranked AS (
+    SELECT party, topic, claim, opened, stated_key, seq,
+           sum(n) FILTER (WHERE nth = 1) OVER p AS claims,
+           row_number() OVER (p ORDER BY stated_key DESC, seq DESC) AS place,
+           lead(claim) OVER (p ORDER BY stated_key DESC, seq DESC) AS prior_claim,
+           lead(opened) OVER (p ORDER BY stated_key DESC, seq DESC) AS prior_opened
+    FROM attributed WINDOW p AS (PARTITION BY party, topic))""",
+    """best AS (SELECT * FROM ranked WHERE place = 1)""",
 )
 
 # The same answer as BEST for reads with as_of or at (every party, a topic or all), in time that
@@ -220,29 +255,65 @@ OPEN_CLAIMS = """claims AS (
     SELECT claim, opened, topic, speakers, stated_key, seq FROM {claim} WHERE active AND sys_to IS NULL)"""
 FILL_CURRENT = """INSERT INTO {current} ({columns})
 SELECT b.stated_key, b.seq, b.claim, b.opened, c.stance, coalesce(c.raw_position, c.text), c.speaker, c.stated_at,
-       c.sys_from, b.party, b.topic, b.claims
-FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened"""
+       c.sys_from, b.party, b.topic, b.claims, p.stated_key, p.seq, p.claim, p.stance
+FROM best b JOIN {claim} c ON c.claim = b.claim AND c.opened = b.opened
+LEFT JOIN {claim} p ON p.claim = b.prior_claim AND p.opened = b.prior_opened"""
 
-# The latest active claim of each given (party, topic) pair: its members' own claims (speaker
-# index), then those they co-signed (co-speakers index), newest first.
+# The latest two active claims of each given (party, topic) pair (``place`` 1 and 2): its members'
+# own claims (speaker index), then those they co-signed (co-speakers index), newest first. A claim
+# a member speaks and another co-signs is found by both: UNION keeps it once.
 PAIRS = (
     """pairs AS (SELECT * FROM unnest(%(parties)s::text[], %(topics)s::text[]) AS p(party, topic))""",
     """members AS (SELECT p.party, p.topic, array_agg(a.member) AS m FROM pairs p JOIN anc a ON a.ancestor = p.party
             GROUP BY p.party, p.topic)""",
 )
-WINNERS = """SELECT mb.party, mb.topic, c.stated_key, c.seq, c.claim, c.opened, c.stance,
+WINNERS = """SELECT mb.party, mb.topic, w.place, c.stated_key, c.seq, c.claim, c.opened, c.stance,
        coalesce(c.raw_position, c.text) AS position, c.speaker, c.stated_at, c.sys_from AS updated_at
 FROM members mb CROSS JOIN LATERAL (
-    (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
-       AND speaker = ANY(mb.m) ORDER BY stated_key DESC, seq DESC LIMIT 1)
-    UNION ALL
-    (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
-       AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| mb.m ORDER BY stated_key DESC, seq DESC LIMIT 1)
-    ORDER BY stated_key DESC, seq DESC LIMIT 1) AS w
+    SELECT claim, opened, row_number() OVER (ORDER BY stated_key DESC, seq DESC) AS place FROM (
+        (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
+           AND speaker = ANY(mb.m) ORDER BY stated_key DESC, seq DESC LIMIT 2)
+        UNION
+        (SELECT claim, opened, stated_key, seq FROM {claim} WHERE topic = mb.topic AND active AND sys_to IS NULL
+           AND jsonb_array_length(speakers) > 1 AND (speakers - 0) ?| mb.m ORDER BY stated_key DESC, seq DESC LIMIT 2)
+        ORDER BY stated_key DESC, seq DESC LIMIT 2) AS top) AS w
 JOIN {claim} c ON c.claim = w.claim AND c.opened = w.opened"""
+
+# The position before the latest change of each party on each topic (``prior``), for reads with
+# as_of or at (now, ``current`` keeps it): as BY_MEMBERS, per topic and member, but the latest two
+# claims of each member, not one. A party's two latest are among its members' two latest each
+# (a claim two members share is counted once: DISTINCT).
+PRIORS = (
+    """solo AS (
+    SELECT DISTINCT topic, speaker AS member FROM {claim} WHERE jsonb_array_length(speakers) = 1 AND {conditions})""",
+    """joint AS (
+    SELECT j.topic, m.member, j.claim, j.opened, j.stated_key, j.seq,
+           row_number() OVER (PARTITION BY j.topic, m.member ORDER BY j.stated_key DESC, j.seq DESC) AS place
+    FROM {claim} j CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) AS m(member)
+    WHERE jsonb_array_length(j.speakers) > 1 AND {conditions})""",
+    """by_member AS (
+    SELECT s.topic, s.member, w.claim, w.opened, w.stated_key, w.seq FROM solo s CROSS JOIN LATERAL (
+        SELECT claim, opened, stated_key, seq FROM {claim} c
+        WHERE jsonb_array_length(c.speakers) = 1 AND c.topic = s.topic AND c.speaker = s.member AND {conditions}
+        ORDER BY stated_key DESC, seq DESC LIMIT 2) AS w
+    UNION ALL
+    SELECT topic, member, claim, opened, stated_key, seq FROM joint WHERE place <= 2)""",
+    """ancestors AS MATERIALIZED (SELECT member, array_agg(ancestor) AS parties FROM anc GROUP BY member)""",
+    """attributed AS (
+    SELECT DISTINCT p.party, b.topic, b.claim, b.opened, b.stated_key, b.seq
+    FROM by_member b JOIN ancestors a ON a.member = b.member CROSS JOIN LATERAL unnest(a.parties) AS p(party))""",
+    """ranked AS (
+    SELECT party, topic, claim, opened,
+           row_number() OVER (PARTITION BY party, topic ORDER BY stated_key DESC, seq DESC) AS place
+    FROM attributed)""",
+)
+PRIOR_STANCES = """SELECT r.party, r.topic, c.stance AS prior FROM ranked r CROSS JOIN LATERAL (
+    SELECT stance FROM {claim} c WHERE c.claim = r.claim AND c.opened = r.opened LIMIT 1) AS c
+WHERE r.place = 2"""
 
 CURRENT_NOW = """SELECT party, topic, stance, position, claim, speaker, stated_at, claims, updated_at
 FROM {current} WHERE {conditions} ORDER BY party, topic"""
+CURRENT_PRIORS = """SELECT party, topic, prior_stance AS prior FROM {current} WHERE {conditions} AND prior_claim IS NOT NULL"""
 
 # What picking positions needs of a claim, for a party.
 NARROW = ("claim", "opened", "topic", "stated_key", "seq")

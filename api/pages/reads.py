@@ -27,7 +27,6 @@ from projections.claim_links import superseded_by
 from projections.claims import stated_key
 from projections.facets import facets
 from projections.runner import status as projection_status
-from projections.shifts import latest_changes
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=500)]
@@ -78,7 +77,7 @@ def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: T
         errors["topic"] = [f"no topic {topic!r}: pick one from the list"]
     view = services.view("positions")
     rows = [] if errors else view.positions(topic=topic or None, **instants)
-    previous = {} if errors else latest_changes(view, topic=topic or None, **instants)
+    previous = {} if errors else view.priors(topic=topic or None, **instants)
     grid = cells.board(rows, parties, topics, kind=kind or None, topic=topic or None, previous=previous)
     return render(request, "board.html", status=422 if errors else 200, board=grid, topics=topics, kinds=PARTY_KINDS,
                   form={"topic": topic or "", "kind": kind or "", "as_of": as_of or "", "at": at or ""},

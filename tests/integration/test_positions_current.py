@@ -32,3 +32,7 @@ def test_current_positions_equal_the_intervals_through_a_synthetic_log(live: Any
     for party in states + people:
         assert view.positions(party=party) == view.positions(party=party, as_of=LATER)
     assert len(view.positions()) > 100
+    # The prior of each position (the board's shift marks) too: kept claim by claim, or computed.
+    assert view.priors() == view.priors(as_of=LATER)
+    assert view.priors(topic=TOPICS[0][0]) == view.priors(topic=TOPICS[0][0], as_of=LATER)
+    assert len(view.priors()) > 100
