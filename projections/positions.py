@@ -128,19 +128,31 @@ class PositionsView(View):
 
     def priors(
         self, *, topic: str | None = None, as_of: datetime | None = None, at: datetime | None = None,
+        parties: Sequence[str] | None = None,
     ) -> dict[tuple[str, str], str]:
         """(party, topic) → the stance of the claim before its position's latest (the board's shift marks).
 
         Pairs whose position rests on one claim are left out. Now, ``current`` keeps them; as of a
         time or as said by a time, they are picked on the indexes as the positions themselves are.
+        ``parties``: theirs only.
         """
         if as_of is None and at is None:
-            where = ["true"] if topic is None else ["topic = %(topic)s"]
+            where = _now_conditions(topic=topic, parties=parties)
             with self.datastore.transaction(commit=False) as curs:
-                rows = curs.execute(self.q(CURRENT_PRIORS, conditions=all_of(where)), {"topic": topic}).fetchall()
+                rows = curs.execute(self.q(CURRENT_PRIORS, conditions=all_of(where)),
+                                    {"topic": topic, "parties": parties}).fetchall()
         else:
             rows = self._read(PRIORS, PRIOR_STANCES, SQL("*"), None, topic, as_of, at, claims=[])
+            if parties is not None:
+                rows = [row for row in rows if row["party"] in set(parties)]
         return {(row["party"], row["topic"]): row["prior"] for row in rows}
+
+    def held(self, *, topic: str | None = None) -> dict[str, list[str]]:
+        """Each party with a position now → the topics it has one on (of ``topic``): a board's layout."""
+        query = "SELECT party, array_agg(topic) AS topics FROM {current} WHERE {conditions} GROUP BY party"
+        with self.datastore.transaction(commit=False) as curs:
+            rows = curs.execute(self.q(query, conditions=all_of(_now_conditions(topic=topic))), {"topic": topic})
+            return {row["party"]: row["topics"] for row in rows.fetchall()}
 
     def ancestors(self, curs: Cursor[Any], members: list[str]) -> dict[str, list[str]]:
         """The parties each of ``members`` counts for now (itself, or its survivor, and up its affiliations)."""
@@ -153,11 +165,12 @@ class PositionsView(View):
     def positions(  # noqa: PLR0913
         self, *, party: str | None = None, topic: str | None = None,
         as_of: datetime | None = None, at: datetime | None = None,
-        after: tuple[str, str] | None = None, limit: int | None = None,
+        after: tuple[str, str] | None = None, limit: int | None = None, parties: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Each party's position on each topic (or the ones asked for), in (party, topic) order.
 
         ``after`` and ``limit`` page them: only those after that (party, topic), at most ``limit``.
+        ``parties``: theirs only (read for them alone now; picked from every party's with as_of or at).
         """
         page = SQL(" ORDER BY p.party, p.topic")
         params: dict[str, Any] = {"party": party, "topic": topic, "limit": limit}
@@ -166,12 +179,15 @@ class PositionsView(View):
             params.update(after_party=after[0], after_topic=after[1])
         if limit is not None:
             page += SQL(" LIMIT %(limit)s")
+        if parties is not None and (as_of is not None or at is not None):
+            chosen = set(parties)
+            return [p for p in self.positions(party=party, topic=topic, as_of=as_of, at=at, after=after, limit=limit)
+                    if p["party"] in chosen]
         if as_of is None and at is None:
-            where = ["true"]
+            where = _now_conditions(topic=topic, parties=parties)
+            params["parties"] = parties
             if party is not None:
                 where.append("party = %(party)s")
-            if topic is not None:
-                where.append("topic = %(topic)s")
             if after is not None:  # a plain condition the (party, topic) key answers
                 where.append("(party, topic) > (%(after_party)s, %(after_topic)s)")
             with self.datastore.transaction(commit=False) as curs:
@@ -214,6 +230,16 @@ class PositionsView(View):
             query = SQL("SELECT * FROM ({}) p").format(query) + page
         with self.datastore.transaction(commit=False) as curs:
             return list(curs.execute(query, params).fetchall())
+
+
+def _now_conditions(*, topic: str | None = None, parties: Sequence[str] | None = None) -> list[str]:
+    """The conditions on ``current`` for a topic and some parties, each only when given (an index answers them)."""
+    where = ["true"]
+    if topic is not None:
+        where.append("topic = %(topic)s")
+    if parties is not None:
+        where.append("party = ANY(%(parties)s::text[])")
+    return where
 
 
 def _counted(row: dict[str, Any]) -> Counted | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -168,34 +169,87 @@ class BoardRow:
     cells: list[Cell | None]
 
 
+BOARD_ROWS = 40  # parties a page of the board shows (at a million events there are hundreds)
+
+
 @dataclass
 class Board:
     topics: list[dict[str, str]]  # id, title
     rows: list[BoardRow]
+    page: int = 1
+    pages: int = 1
+    first: int = 1  # the first row's place among all the board's parties, from 1
+    parties: int = 0  # the parties with a position, on every page
 
     @property
     def empty(self) -> bool:
         return not self.rows
 
 
+def _kind(parties: dict[str, dict[str, Any]], pid: str) -> str:
+    return (parties.get(pid) or {}).get("kind", "other")
+
+
+def _rows_and_columns(held: Mapping[str, Iterable[str]], parties: dict[str, dict[str, Any]], *,
+                      kind: str | None, topic: str | None) -> tuple[list[str], set[str]]:
+    """Every row of the board in order (the parties with a position, of ``kind``: states first, then by name)
+    and its columns (the topics they have positions on, ``topic`` alone when given); ``held``: party → topics."""
+    rows: list[str] = []
+    columns: set[str] = set()
+    for pid, topics in held.items():
+        if kind and _kind(parties, pid) != kind:
+            continue
+        mine = {t for t in topics if not topic or t == topic}
+        if mine:
+            rows.append(pid)
+            columns |= mine
+
+    def order(pid: str) -> tuple[int, str, str]:
+        k = _kind(parties, pid)
+        name = (parties.get(pid) or {}).get("name") or pid
+        return (KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER), name.casefold(), pid)
+
+    return sorted(rows, key=order), columns
+
+
+def held_by_party(positions: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """party → the topics it has a position on, from positions."""
+    held: dict[str, list[str]] = {}
+    for p in positions:
+        held.setdefault(p["party"], []).append(p["topic"])
+    return held
+
+
+def board_parties(held: Mapping[str, Iterable[str]], parties: dict[str, dict[str, Any]], *, kind: str | None = None,
+                  topic: str | None = None, page: int = 1) -> list[str]:
+    """The parties on ``page`` of the board whose positions are ``held`` (party → topics): those to read in full."""
+    rows, _ = _rows_and_columns(held, parties, kind=kind, topic=topic)
+    return rows[(page - 1) * BOARD_ROWS:page * BOARD_ROWS]
+
+
 def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], topics: list[dict[str, Any]],
           *, kind: str | None = None, topic: str | None = None,
-          previous: dict[tuple[str, str], str | None] | None = None) -> Board:
+          previous: dict[tuple[str, str], str | None] | None = None,
+          page: int = 1, held: Mapping[str, Iterable[str]] | None = None) -> Board:
     """Parties × topics: each cell the party's position on the topic (None where it has none).
 
     ``previous``: (party, topic) → the stance before the latest change; a cell whose stance differs
     from it is marked as a shift.
 
-    Rows are the parties with a position (of ``kind`` when given), states first, then by name;
-    columns the topics with a position (only ``topic`` when given), in title order.
+    Rows are the parties with a position (of ``kind`` when given), states first, then by name,
+    ``BOARD_ROWS`` a page (``page`` from 1); columns the topics with a position (only ``topic``
+    when given), in title order, the same on every page. ``held`` (party → topics) says which parties
+    have a position on which topics, when ``positions`` holds only the page's (``board_parties``).
     """
+    held = held_by_party(positions) if held is None else held
+    order, columns = _rows_and_columns(held, parties, kind=kind, topic=topic)
+    pages = max(1, -(-len(order) // BOARD_ROWS))
+    shown = order[(page - 1) * BOARD_ROWS:page * BOARD_ROWS]
     names = {pid: (doc.get("name") or pid) for pid, doc in parties.items()}
+    on_page = set(shown)
     cells: dict[tuple[str, str], Cell] = {}
     for p in positions:
-        if topic and p["topic"] != topic:
-            continue
-        party_kind = (parties.get(p["party"]) or {}).get("kind", "other")
-        if kind and party_kind != kind:
+        if p["party"] not in on_page or p["topic"] not in columns:
             continue
         cells[(p["party"], p["topic"])] = Cell(
             stance=stance_badge(p["stance"]), position=short(p["position"]), claim=str(p["claim"]),
@@ -206,19 +260,14 @@ def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], t
         if before is not None and before != p["stance"]:
             cells[(p["party"], p["topic"])].shifted_from = before
     titles = {t["id"]: t.get("title") or t["id"] for t in topics}
-    topic_ids = sorted({t for _, t in cells}, key=lambda t: (titles.get(t, t).casefold(), t))
-    party_ids = {pid for pid, _ in cells}
-
-    def order(pid: str) -> tuple[int, str]:
-        k = (parties.get(pid) or {}).get("kind", "other")
-        return (KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER), names.get(pid, pid).casefold())
-
+    topic_ids = sorted(columns, key=lambda t: (titles.get(t, t).casefold(), t))
     rows = [
-        BoardRow(party=pid, name=names.get(pid, pid), kind=(parties.get(pid) or {}).get("kind", "other"),
+        BoardRow(party=pid, name=names.get(pid, pid), kind=_kind(parties, pid),
                  cells=[cells.get((pid, t)) for t in topic_ids])
-        for pid in sorted(party_ids, key=order)
+        for pid in shown
     ]
-    return Board(topics=[{"id": t, "title": titles.get(t, t)} for t in topic_ids], rows=rows)
+    return Board(topics=[{"id": t, "title": titles.get(t, t)} for t in topic_ids], rows=rows, page=page, pages=pages,
+                 first=(page - 1) * BOARD_ROWS + 1, parties=len(order))
 
 
 def histories_by_topic(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -56,8 +56,8 @@ def _name(parties: dict[str, dict[str, Any]], pid: str | None) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: Text = None,
-               at: Text = None) -> HTMLResponse:
-    """The position board: parties × topics, as known now, as of a time, or as said by a time."""
+               at: Text = None, page: Text = None) -> HTMLResponse:
+    """The position board: parties × topics, as known now, as of a time, or as said by a time; a page of parties."""
     access(request, "reader")
     services = _services(request)
     caught_up = wait_for_writes(request, "positions", "parties", "topics")
@@ -75,16 +75,37 @@ def board_page(request: Request, topic: Text = None, kind: Text = None, as_of: T
     topics = services.view("topics").list()
     if topic and topic not in {t["id"] for t in topics}:
         errors["topic"] = [f"no topic {topic!r}: pick one from the list"]
-    view = services.view("positions")
-    rows = [] if errors else view.positions(topic=topic or None, **instants)
-    previous = {} if errors else view.priors(topic=topic or None, **instants)
-    grid = cells.board(rows, parties, topics, kind=kind or None, topic=topic or None, previous=previous)
+    number = 1
+    if page and not (page.isascii() and page.isdigit() and 1 <= int(page) <= 100_000):
+        errors["page"] = ["a page number: 1, 2, …"]
+    elif page:
+        number = int(page)
+    grid = cells.Board(topics=[], rows=[]) if errors else _board(services.view("positions"), parties, topics,
+                                                                 topic=topic or None, kind=kind or None,
+                                                                 page=number, **instants)
+    form = {"topic": topic or "", "kind": kind or "", "as_of": as_of or "", "at": at or ""}
     return render(request, "board.html", status=422 if errors else 200, board=grid, topics=topics, kinds=PARTY_KINDS,
-                  form={"topic": topic or "", "kind": kind or "", "as_of": as_of or "", "at": at or ""},
+                  form=form, page_url=lambda n: _url("/", **form, page=str(n) if n > 1 else None),
                   errors=errors, caught_up=caught_up,
                   # The instants the board used (a date's end of day), as the API takes them.
                   json_url=_url("/v1/positions", topic=topic, **{k: _iso(v) for k, v in instants.items()}),
                   report_url=_url("/v1/reports/positions", topic=topic, **{k: _iso(v) for k, v in instants.items()}))
+
+
+def _board(view: Any, parties: dict[str, dict[str, Any]], topics: list[dict[str, Any]], *, topic: str | None,
+           kind: str | None, page: int, as_of: Any, at: Any) -> cells.Board:
+    """A page of the board. Now, the positions are laid out from their keys and only the page's parties are
+    read; as of or at a time, every position is computed (as GET /v1/positions does) and the page picked."""
+    if as_of is None and at is None:
+        held = view.held(topic=topic)
+        shown = cells.board_parties(held, parties, kind=kind, topic=topic, page=page)
+        rows = view.positions(topic=topic, parties=shown)
+        return cells.board(rows, parties, topics, kind=kind, topic=topic, page=page, held=held,
+                           previous=view.priors(topic=topic, parties=shown))
+    rows = view.positions(topic=topic, as_of=as_of, at=at)
+    shown = cells.board_parties(cells.held_by_party(rows), parties, kind=kind, topic=topic, page=page)
+    return cells.board(rows, parties, topics, kind=kind, topic=topic, page=page,
+                       previous=view.priors(topic=topic, as_of=as_of, at=at, parties=shown))
 
 
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)

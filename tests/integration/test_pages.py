@@ -56,6 +56,13 @@ def test_the_board_shows_what_get_positions_answers(desk: Any) -> None:
     assert board.count('class="cell stance stance-') == len(positions)
 
 
+def test_a_board_page_past_the_last_says_so_and_a_bad_page_number_is_422(desk: Any) -> None:
+    past = desk.get("/", params={"page": "7"})
+    assert past.status_code == 200 and "The board has 1 page of parties, not 7" in past.text
+    bad = desk.get("/", params={"page": "0"})
+    assert bad.status_code == 422 and 'id="q-page-error"' in bad.text and "a page number" in bad.text
+
+
 def test_unknown_things_are_404_pages(desk: Any) -> None:
     for path in ("/claims/00000000-0000-4000-8000-000000000000", "/topics/no-such-topic", "/parties/nobody"):
         page = desk.get(path)

@@ -73,6 +73,24 @@ def test_board_filters_by_party_kind_and_topic() -> None:
     assert cells.board(rows, PARTIES, TOPICS, kind="media").empty
 
 
+def test_the_board_pages_its_parties_and_keeps_the_same_columns_on_every_page() -> None:
+    people = {f"p{n:02}": {"id": f"p{n:02}", "name": f"Person {n:02}", "kind": "person"} for n in range(45)}
+    everyone = {**PARTIES, **people}
+    rows = [position(pid, "miami-talks", "neutral", pid) for pid in people]
+    rows.append(position("russia", "kyiv-drone-strike", "negative", "russia"))
+    first = cells.board(rows, everyone, TOPICS)
+    second = cells.board(rows, everyone, TOPICS, page=2)
+    assert (first.parties, first.pages, len(first.rows), len(second.rows)) == (46, 2, cells.BOARD_ROWS, 6)
+    assert first.rows[0].party == "russia" and second.first == cells.BOARD_ROWS + 1
+    assert [r.party for r in second.rows] == [f"p{n:02}" for n in range(39, 45)]
+    assert first.topics == second.topics == [{"id": "kyiv-drone-strike", "title": "Drone strike"},
+                                             {"id": "miami-talks", "title": "Miami talks"}]
+    # Laid out from what each party holds, with only the page's positions read: the same page.
+    shown = cells.board_parties(cells.held_by_party(rows), everyone, page=2)
+    theirs = [p for p in rows if p["party"] in shown]
+    assert cells.board(theirs, everyone, TOPICS, page=2, held=cells.held_by_party(rows)) == second
+
+
 def test_a_date_for_as_of_or_at_counts_its_whole_day() -> None:
     assert cells.parse_instant("2025-12-22", "at") == datetime(2025, 12, 22, 23, 59, 59, 999999, UTC)
     assert cells.parse_instant("2025-12-22T18:00Z", "at") == datetime(2025, 12, 22, 18, 0, tzinfo=UTC)
