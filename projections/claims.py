@@ -268,6 +268,23 @@ class ClaimsView(View):
         with self.datastore.transaction(commit=False) as curs:
             return [(row["doc"], (row["stated_key"], row["seq"])) for row in curs.execute(query, params).fetchall()]
 
+    def timeline_before(
+        self, topic: str, *, before: tuple[datetime, int] | None = None, limit: int = 100
+    ) -> list[tuple[dict[str, Any], tuple[datetime, int]]]:
+        """The ``limit`` claims of a topic just before a place (the latest, without one), in stated_at order.
+
+        Read backwards on the (topic, stated_key, seq) index: a topic's page costs its claims shown, not all.
+        """
+        where, params = "topic = %(topic)s", {"topic": topic, "limit": limit}
+        if before is not None:
+            where += " AND (stated_key, seq) < (%(key)s, %(seq)s)"
+            params.update(key=before[0], seq=before[1])
+        query = self.q(f"SELECT doc, stated_key, seq FROM {{claim}} WHERE {where}"
+                       " ORDER BY stated_key DESC, seq DESC LIMIT %(limit)s")
+        with self.datastore.transaction(commit=False) as curs:
+            rows = [(row["doc"], (row["stated_key"], row["seq"])) for row in curs.execute(query, params).fetchall()]
+        return rows[::-1]
+
     def count_by_speaker(self) -> dict[str, int]:
         """How many claims each party spoke or co-signed."""
         query = self.q(

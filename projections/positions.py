@@ -26,7 +26,7 @@ from domain.party import Party
 from projections.claims import stated_key
 from projections.positions_queries import (
     AS_OF, BEST, BY_MEMBERS, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, CURRENT_PRIORS, FILL_CURRENT,
-    HISTORY, NARROW, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, PRIOR_STANCES,
+    HISTORY, LATEST_CHANGES, LATEST_HISTORY, NARROW, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, PRIOR_STANCES,
     PRIORS, WINNERS, Counted, Current, Prior, Winner, all_of, column_list, with_graph,
 )
 from projections.view import BatchProjection, View, topics_of
@@ -202,6 +202,13 @@ class PositionsView(View):
     ) -> list[dict[str, Any]]:
         """Every change of a party's position on a topic, in stated_at order, shifts of stance marked."""
         return self._read([], HISTORY, SQL("*"), party, topic, as_of, at)
+
+    def latest_history(self, *, party: str, latest: int) -> list[dict[str, Any]]:
+        """A party's ``latest`` changes on each topic now, per topic in stated_at order, with the change before
+        them where there is one (``back`` = latest + 1: for its stance) and each topic's number of ``changes``."""
+        query = self.q(with_graph(LATEST_HISTORY, LATEST_CHANGES), when=SQL(NOW))
+        with self.datastore.transaction(commit=False) as curs:
+            return list(curs.execute(query, {"party": party, "latest": latest}).fetchall())
 
     def _read(  # noqa: PLR0913
         self, ctes: Sequence[str], select: str, columns: Composable, party: str | None, topic: str | None,

@@ -248,6 +248,35 @@ HISTORY = """SELECT %(party)s::text AS party, topic, stance, coalesce(raw_positi
        lag(stance) OVER w AS previous_stance
 FROM claims WINDOW w AS (ORDER BY stated_key, seq) ORDER BY stated_key, seq"""
 
+# A party's latest changes now on each topic it has a position on (``back``: 1 the latest), with the
+# one before the oldest kept (whether it shifted needs its predecessor), and how many there are in all
+# (``changes``: the claims ``current`` counts). Found on the indexes, not by ranking all its claims:
+# each member's latest few per topic on the speaker index, the claims its members co-sign (one in
+# ten) on the co-speakers index; only the kept ones are read in full.
+LATEST_HISTORY = (
+    """members AS MATERIALIZED (SELECT ARRAY(SELECT member FROM anc WHERE ancestor = %(party)s) AS m)""",
+    """held AS (SELECT topic, claims AS changes FROM {current} WHERE party = %(party)s)""",
+    """candidates AS (
+    SELECT h.topic, w.claim, w.opened, w.stated_key, w.seq FROM held h
+    CROSS JOIN unnest((SELECT m FROM members)) AS s(member) CROSS JOIN LATERAL (
+        SELECT claim, opened, stated_key, seq FROM {claim}
+        WHERE speaker = s.member AND topic = h.topic AND active AND sys_to IS NULL
+        ORDER BY stated_key DESC, seq DESC LIMIT %(latest)s + 1) AS w
+    UNION ALL
+    SELECT topic, claim, opened, stated_key, seq FROM {claim}
+    WHERE active AND sys_to IS NULL AND jsonb_array_length(speakers) > 1
+      AND (speakers - 0) ?| (SELECT m FROM members) AND speaker <> ALL((SELECT m FROM members)::text[]))""",
+)
+LATEST_CHANGES = """SELECT %(party)s::text AS party, r.topic, c.stance, coalesce(c.raw_position, c.text) AS position,
+       c.claim, c.speaker, c.stated_at, c.sys_from AS recorded_at, r.back, h.changes
+FROM (SELECT topic, claim, opened, stated_key, seq,
+             row_number() OVER (PARTITION BY topic ORDER BY stated_key DESC, seq DESC) AS back
+      FROM candidates) AS r
+JOIN held h ON h.topic = r.topic
+JOIN {claim} c ON c.claim = r.claim AND c.opened = r.opened
+WHERE r.back <= %(latest)s + 1
+ORDER BY r.topic, r.stated_key, r.seq"""
+
 # Each party's position on each topic now, for the table ``current`` (party, topic): the winner
 # and the number of claims, picked by BEST (as BY_MEMBERS picks them for a read). Computed whole
 # after a bulk build and when the party graph changes; kept row by row as claims come and go otherwise.

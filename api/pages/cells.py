@@ -270,16 +270,19 @@ def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], t
                  first=(page - 1) * BOARD_ROWS + 1, parties=len(order))
 
 
-def histories_by_topic(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def histories_by_topic(changes: list[dict[str, Any]], *, latest: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """A party's position changes on every topic (in stated_at order) split per topic, shifts marked per topic.
 
-    A shift is a change of stance from the change before it on the same topic.
+    A shift is a change of stance from the change before it on the same topic. ``latest``: only
+    each topic's latest that many are kept (those before them still mark the first kept one).
     """
     out: dict[str, list[dict[str, Any]]] = {}
     for change in changes:
         rows = out.setdefault(change["topic"], [])
         previous = rows[-1]["stance"] if rows else None
         rows.append({**change, "previous_stance": previous, "shift": previous is not None and previous != change["stance"]})
+    if latest is not None:
+        out = {topic: rows[-latest:] for topic, rows in out.items()}
     return out
 
 

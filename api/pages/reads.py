@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from uuid import UUID
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from adapters import checkpoint
 from adapters.audit import AuditLog
+from api import paging
 from api.errors import ProblemException, validation_errors
 from api.pages import cells
 from api.pages.chart import history_chart, stance_chart
@@ -108,22 +110,47 @@ def _board(view: Any, parties: dict[str, dict[str, Any]], topics: list[dict[str,
                        previous=view.priors(topic=topic, as_of=as_of, at=at, parties=shown))
 
 
+TIMELINE_PAGE = 100  # claims a topic page shows: the latest, and earlier ones a page at a time
+
+
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)
-def topic_page(request: Request, topic_id: str) -> HTMLResponse:
-    """A topic: every party's claims in stated_at order, and each party's stance over time (chart and table)."""
+def topic_page(request: Request, topic_id: str, before: Annotated[str | None, Query(max_length=300)] = None,
+               ) -> HTMLResponse:
+    """A topic: its latest claims (or those ``before`` a place) in stated_at order, each party's stance over them."""
     access(request, "reader")
     services = _services(request)
     caught_up = wait_for_writes(request, "claims", "parties")
     topic = services.app.get_topic(topic_id)
+    place = _place(before) if before else None
     parties = _names(services)
-    claims = [claim_from_view(doc).model_dump(mode="json") for doc in services.view("claims").timeline(topic_id)]
+    rows = services.view("claims").timeline_before(topic_id, before=place, limit=TIMELINE_PAGE + 1)
+    more, rows = len(rows) > TIMELINE_PAGE, rows[-TIMELINE_PAGE:]
+    claims = [claim_from_view(doc).model_dump(mode="json") for doc, _ in rows]
     names = {pid: _name(parties, pid) for pid in parties}
     chart = stance_chart(claims, names)
     reasons = {c["id"]: cells.status_reason([event_out(e).model_dump(mode="json")
                                              for e in services.app.claim_history(UUID(c["id"]))])
                for c in claims if c["status"] != "active"}
+    earlier = None
+    if more:  # the first claim shown is the place the earlier ones end before
+        earlier = _url(f"/topics/{topic_id}", before=paging.encode("earlier", [rows[0][1][0].isoformat(), rows[0][1][1]]))
     return render(request, "topic.html", topic=topic, claims=claims, parties=parties, chart=chart, reasons=reasons,
-                  caught_up=caught_up, name=lambda pid: _name(parties, pid))
+                  caught_up=caught_up, name=lambda pid: _name(parties, pid), earlier=earlier,
+                  paged=place is not None, page_size=TIMELINE_PAGE)
+
+
+def _place(cursor: str) -> tuple[datetime, int]:
+    """The place in a timeline an "earlier claims" link names; 422 naming ``before`` if it is not one."""
+    try:
+        key, seq = paging.decode("earlier", cursor, 2)
+        return datetime.fromisoformat(key), int(seq)
+    except (TypeError, ValueError, ProblemException):
+        reason = "not a link this page gave out"
+        raise ProblemException(422, f"before: {reason}", kind="validation",
+                               errors=[{"field": "before", "reason": reason}]) from None
+
+
+HISTORY_PAGE = 10  # a party page shows each topic's latest changes; GET /v1/positions/history has them all
 
 
 @router.get("/parties/{party_id}", response_class=HTMLResponse)
@@ -147,15 +174,18 @@ def party_page(request: Request, party_id: str) -> HTMLResponse:
     merged_in = sorted((p for p in parties.values() if p.get("merged_into") == party_id), key=lambda p: p["name"])
     view = services.view("positions")
     positions = view.positions(party=party_id)
-    # Every topic's changes in one read (a topic of None filters none), split and marked per topic here.
-    histories = cells.histories_by_topic(view.history(party=party_id, topic=None))  # type: ignore[arg-type]
+    # Every topic's latest changes in one read, split and marked per topic here.
+    latest = view.latest_history(party=party_id, latest=HISTORY_PAGE)
+    histories = cells.histories_by_topic(latest, latest=HISTORY_PAGE)
+    changes = {row["topic"]: row["changes"] for row in latest}
     titles = {t["id"]: t.get("title") or t["id"] for t in services.view("topics").list()}
     chart = history_chart(histories, titles)
     members_all = _members(parties, party_id)
     claims, more = services.view("claims").list(party_members=members_all, limit=50)
     return render(request, "party.html", party=party, chain=chain, members=members, merged_in=merged_in,
                   positions=positions, histories=histories, claims=[claim_from_view(d) for d in claims],
-                  more=more, caught_up=caught_up, name=lambda pid: _name(parties, pid), chart=chart, titles=titles)
+                  more=more, caught_up=caught_up, name=lambda pid: _name(parties, pid), chart=chart, titles=titles,
+                  change_counts=changes, history_page=HISTORY_PAGE)
 
 
 def _members(parties: dict[str, dict[str, Any]], party_id: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from domain.claim import RATINGS
-from tests.integration.conftest import caught_up
+from tests.integration.conftest import caught_up, claim_body
 from tests.integration.test_persistence import load
 
 PESKOV = "0bb01c90-e878-4d61-9a84-aa4b16d42ffb"
@@ -61,6 +62,26 @@ def test_a_board_page_past_the_last_says_so_and_a_bad_page_number_is_422(desk: A
     assert past.status_code == 200 and "The board has 1 page of parties, not 7" in past.text
     bad = desk.get("/", params={"page": "0"})
     assert bad.status_code == 422 and 'id="q-page-error"' in bad.text and "a page number" in bad.text
+
+
+def test_a_long_topic_shows_its_latest_claims_and_pages_back_through_the_earlier(desk: Any, live: Any) -> None:
+    said = [f"2025-11-{day:02}T{hour:02}:00:00Z" for day in range(1, 29) for hour in range(8, 13)][:130]
+    batch = [claim_body(topic="kyiv-drone-strike", stated_at=at, text=f"Aussage Nummer {n}.") for n, at in enumerate(said)]
+    assert desk.post("/v1/claims/batch", json=batch).status_code == 201
+    caught_up(live)
+    everything = [c["id"] for c in desk.get("/v1/topics/kyiv-drone-strike/timeline", params={"limit": 1000}).json()["items"]]
+    assert len(everything) > 130
+
+    def shown(page: str) -> list[str]:
+        return re.findall(r'<li class="claim-item[^"]*">.*?href="/claims/([0-9a-f-]{36})"', page, re.S)
+
+    latest = desk.get("/topics/kyiv-drone-strike").text
+    assert shown(latest) == everything[-100:]  # the latest hundred, in the order stated
+    earlier = desk.get(html.unescape(re.search(r'href="([^"]+)" rel="prev"', latest).group(1))).text
+    assert shown(earlier) == everything[:-100] and 'rel="prev"' not in earlier  # the rest, and no further back
+    assert 'href="/topics/kyiv-drone-strike">The latest claims' in earlier
+    bad = desk.get("/topics/kyiv-drone-strike", params={"before": "not-a-link"})
+    assert bad.status_code == 422 and "before" in bad.text
 
 
 def test_unknown_things_are_404_pages(desk: Any) -> None:

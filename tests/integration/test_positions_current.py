@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from api.pages.cells import histories_by_topic
 from bench.synth import TOPICS, Generator
 from tests.integration.conftest import caught_up
 
@@ -36,3 +37,15 @@ def test_current_positions_equal_the_intervals_through_a_synthetic_log(live: Any
     assert view.priors() == view.priors(as_of=LATER)
     assert view.priors(topic=TOPICS[0][0]) == view.priors(topic=TOPICS[0][0], as_of=LATER)
     assert len(view.priors()) > 100
+    # A party page's latest changes per topic are the tail of its whole history there, shifts marked alike.
+    cut = 0  # histories longer than what is shown: the case that matters
+    for party in states + people:
+        whole = histories_by_topic(view.history(party=party, topic=None))  # type: ignore[arg-type]
+        cut += sum(len(rows) > 3 for rows in whole.values())
+        latest = view.latest_history(party=party, latest=3)
+        assert {row["topic"]: row["changes"] for row in latest} == {t: len(rows) for t, rows in whole.items()}
+        tails = {t: [{k: c[k] for k in ("claim", "stance", "shift", "previous_stance")} for c in rows[-3:]]
+                 for t, rows in whole.items()}
+        assert {t: [{k: c[k] for k in ("claim", "stance", "shift", "previous_stance")} for c in rows]
+                for t, rows in histories_by_topic(latest, latest=3).items()} == tails, party
+    assert cut >= 5
