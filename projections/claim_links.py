@@ -7,15 +7,14 @@ from typing import Any
 from projections.claims import ClaimsView
 
 
-def superseded_by(view: ClaimsView, claim_id: str, topics: list[str]) -> list[dict[str, Any]]:
-    """The claims (documents) that ``claim_id`` superseded, looked for among the claims of ``topics``.
+def superseded_by(view: ClaimsView, claim_id: str) -> list[dict[str, Any]]:
+    """The claims (documents) that ``claim_id`` superseded, in stated_at order.
 
-    A supersession names the newer claim only in the older one's stream, so this reads the view:
-    on the topic index, the newer claim's topic (and the topics it had before a correction).
+    A supersession names the newer claim only in the older one's stream, so this reads the view,
+    on the index of the superseded claims by what superseded them.
     """
     query = view.q(
-        "SELECT doc FROM {claim} WHERE topic = ANY(%s) AND status = 'superseded'"
-        " AND doc->>'superseded_by' = %s ORDER BY stated_key, seq"
+        "SELECT doc FROM {claim} WHERE status = 'superseded' AND doc->>'superseded_by' = %s ORDER BY stated_key, seq"
     )
     with view.datastore.transaction(commit=False) as curs:
-        return [row["doc"] for row in curs.execute(query, (topics, claim_id)).fetchall()]
+        return [row["doc"] for row in curs.execute(query, (claim_id,)).fetchall()]

@@ -138,6 +138,9 @@ class ClaimsView(View):
             "DEFER CREATE INDEX IF NOT EXISTS {i}_stated ON {t} (stated_key, seq)",
             "DEFER CREATE INDEX IF NOT EXISTS {i}_about ON {t} (about)",
             "DEFER CREATE INDEX IF NOT EXISTS {i}_search ON {t} USING gin (search)",
+            # The claims a claim superseded (its page lists them): the link is in the older claims alone.
+            "DEFER CREATE INDEX IF NOT EXISTS {i}_superseded_by ON {t} ((doc->>'superseded_by'))"
+            " WHERE status = 'superseded'",
         ]
     }
 
@@ -166,25 +169,10 @@ class ClaimsView(View):
         The page's positions are found first, on what the indexes answer, and only then are
         its documents read (a document is most of a claim's row).
         """
-        params: dict[str, Any] = {"limit": limit + 1}
-        where = ["true"]
-        if cursor is not None:
-            where.append("seq < %(after)s")
-            params["after"] = decode_cursor(cursor)
-        by_members = (speaker is None) != (party_members is None) and about is None and not q
         with self.datastore.transaction(commit=False) as curs:
-            if by_members:
-                params["members"] = party_members if party_members is not None else [speaker]
-                rest = " AND ".join(where + _plain(params, topic=topic, status=status, kind=kind,
-                                                    stated_from=stated_from, stated_to=stated_to))
-                seqs = _seqs(curs, self.q(_SOLO.format(rest=rest)), params)
-                params["floor"] = seqs[-1] if len(seqs) == params["limit"] else 0
-                seqs = sorted(seqs + _seqs(curs, self.q(_SHARED.format(rest=rest)), params), reverse=True)
-                seqs = seqs[: params["limit"]]
-            else:
-                seqs = self._filtered(curs, where, params, speaker=speaker, party_members=party_members, about=about,
-                                      topic=topic, status=status, kind=kind, q=q, stated_from=stated_from,
-                                      stated_to=stated_to)
+            seqs = self.newest(curs, limit=limit + 1, after=decode_cursor(cursor) if cursor is not None else None,
+                               speaker=speaker, party_members=party_members, about=about, topic=topic, status=status,
+                               kind=kind, q=q, stated_from=stated_from, stated_to=stated_to)
             rows = curs.execute(
                 self.q("SELECT seq, doc FROM {claim} WHERE seq = ANY(%s) ORDER BY seq DESC"), (seqs,)
             ).fetchall()
@@ -192,6 +180,29 @@ class ClaimsView(View):
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["seq"]) if more and rows else None
         return [row["doc"] for row in rows], next_cursor
+
+    def newest(  # noqa: PLR0913
+        self, curs: Cursor[Any], *, limit: int, after: int | None = None, speaker: str | None = None,
+        party_members: list[str] | None = None, about: str | None = None, topic: str | None = None,
+        status: str | None = None, kind: str | None = None, q: str | None = None,
+        stated_from: datetime | None = None, stated_to: datetime | None = None,
+    ) -> list[int]:
+        """The recording positions of the newest ``limit`` claims matching every filter (below ``after``), newest
+        first: found on what the indexes answer, without reading a document."""
+        params: dict[str, Any] = {"limit": limit}
+        where = ["true"]
+        if after is not None:
+            where.append("seq < %(after)s")
+            params["after"] = after
+        if (speaker is None) != (party_members is None) and about is None and not q:
+            params["members"] = party_members if party_members is not None else [speaker]
+            rest = " AND ".join(where + _plain(params, topic=topic, status=status, kind=kind,
+                                                stated_from=stated_from, stated_to=stated_to))
+            seqs = _seqs(curs, self.q(_SOLO.format(rest=rest)), params)
+            params["floor"] = seqs[-1] if len(seqs) == params["limit"] else 0
+            return sorted(seqs + _seqs(curs, self.q(_SHARED.format(rest=rest)), params), reverse=True)[:limit]
+        return self._filtered(curs, where, params, speaker=speaker, party_members=party_members, about=about,
+                              topic=topic, status=status, kind=kind, q=q, stated_from=stated_from, stated_to=stated_to)
 
     def _filtered(  # noqa: PLR0913
         self, curs: Cursor[Any], where: list[str], params: dict[str, Any], *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projections.claims import ClaimsView, filter_conditions
+from projections.claims import ClaimsView
 
 FACETS = ("party", "topic", "status", "kind", "outlet")
 SAMPLE = 5_000  # facets count among the newest matches, at most this many (a search answers in bounded time)
@@ -21,12 +21,11 @@ def facets(  # noqa: PLR0913
 
     ``sampled`` is True when more than SAMPLE claims match: the counts are then those of the newest SAMPLE.
     """
-    params: dict[str, Any] = {"sample": SAMPLE + 1}
-    where = ["true", *filter_conditions(params, speaker=speaker, party_members=party_members, about=about,
-                                        topic=topic, status=status, kind=kind, q=q,
-                                        stated_from=stated_from, stated_to=stated_to)]
-    matches = (f"SELECT speakers, topic, status, kind, doc->'source'->>'outlet' AS outlet FROM {{claim}}"
-               f" WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT %(sample)s")
+    filters = {"speaker": speaker, "party_members": party_members, "about": about, "topic": topic,
+               "status": status, "kind": kind, "q": q, "stated_from": stated_from, "stated_to": stated_to}
+    # The sample is found as a list's page is (on the indexes, newest first), then read by position.
+    matches = ("SELECT speakers, topic, status, kind, doc->'source'->>'outlet' AS outlet FROM {claim}"
+               " WHERE seq = ANY(%(sample)s)")
     query = view.q(
         f"WITH m AS MATERIALIZED ({matches}),"
         " counted AS ("
@@ -41,7 +40,8 @@ def facets(  # noqa: PLR0913
     out: dict[str, Any] = {name: [] for name in FACETS}
     total = 0
     with view.datastore.transaction(commit=False) as curs:
-        for row in curs.execute(query, params).fetchall():
+        sample = view.newest(curs, limit=SAMPLE + 1, **filters)
+        for row in curs.execute(query, {"sample": sample}).fetchall():
             total = row["total"]
             if len(out[row["facet"]]) < TOP:
                 out[row["facet"]].append((row["value"], row["n"]))

@@ -221,8 +221,7 @@ def claim_page(
     names = {pid: _name(parties, pid) for pid in parties}
     rows = cells.history_rows(history, names)
     shown_history = [e for e in history if e["version"] <= claim["version"]]
-    earlier = superseded_by(services.view("claims"), str(claim_id),
-                            sorted({claim["topic"], *(h["data"].get("topic") for h in history if h["data"].get("topic"))}))
+    earlier = superseded_by(services.view("claims"), str(claim_id))
     later = []
     nxt, seen = claim.get("superseded_by"), {str(claim_id)}
     while nxt and nxt not in seen and len(later) < 20:

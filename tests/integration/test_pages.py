@@ -84,6 +84,19 @@ def test_a_long_topic_shows_its_latest_claims_and_pages_back_through_the_earlier
     assert bad.status_code == 422 and "before" in bad.text
 
 
+def test_a_claims_page_lists_the_claims_it_superseded_and_the_one_that_superseded_it(desk: Any, live: Any) -> None:
+    older = [desk.post("/v1/claims", json=claim_body(text=f"Alte Aussage {n}.")).json()["id"] for n in range(2)]
+    newer = desk.post("/v1/claims", json=claim_body(topic="kyiv-drone-strike", text="Neue Aussage.")).json()["id"]
+    for claim in older:
+        answer = desk.post(f"/v1/claims/{claim}/supersession", json={"by_claim": newer, "reason": "replaced"})
+        assert answer.status_code == 200, answer.text
+    caught_up(live)
+    page = desk.get(f"/claims/{newer}").text
+    assert page.count("superseded by this claim") == 2 and all(f'href="/claims/{c}"' in page for c in older)
+    assert f'href="/claims/{newer}"' in desk.get(f"/claims/{older[0]}").text
+    assert "superseded by this claim" not in desk.get(f"/claims/{older[0]}").text
+
+
 def test_unknown_things_are_404_pages(desk: Any) -> None:
     for path in ("/claims/00000000-0000-4000-8000-000000000000", "/topics/no-such-topic", "/parties/nobody"):
         page = desk.get(path)
