@@ -22,28 +22,6 @@ class MemoryRecorder(popo.POPOApplicationRecorder):
             return [event for originator_id in originator_ids for event in self.select_events(originator_id)]
 
 
-    def stream(self) -> CollectedStream:
-        """A save stored in one go at its commit (what ``ClaimsRecorder.stream`` does in chunks)."""
-        return CollectedStream(self)
-
-
-class CollectedStream:
-    """The stream of ``adapters.copy_stream.CopyStream``'s interface, stored at once on commit."""
-
-    def __init__(self, recorder: ApplicationRecorder) -> None:
-        self.recorder = recorder
-        self._sent: list[StoredEvent] = []
-
-    def send(self, stored_events: Sequence[StoredEvent]) -> None:
-        self._sent.extend(stored_events)
-
-    def commit(self) -> list[int]:
-        return list(self.recorder.insert_events(self._sent) or []) if self._sent else []
-
-    def abandon(self) -> None:
-        self._sent = []
-
-
 class Factory(popo.POPOFactory):
     """The library's in-memory persistence, with ``MemoryRecorder`` as the application recorder."""
 

@@ -14,8 +14,6 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import PoolTimeout
 
-from adapters.copy_stream import CopyStream
-
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,10 +139,6 @@ class ClaimsRecorder(PostgresApplicationRecorder):
                 ),
             )
             return [row["notification_id"] for row in curs.fetchall()]
-
-    def stream(self) -> CopyStream:
-        """A save whose events are stored chunk by chunk as the caller makes them (a batch: ``CopyStream``)."""
-        return CopyStream(self)
 
     def _copy(self, curs: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
         """COPY the events in; their positions are those above the head (the table is locked)."""

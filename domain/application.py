@@ -19,7 +19,6 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.base import Meta, Recorded
-from domain.batch_save import BatchSave
 from domain.claim import Claim, check_speakers, supersession_chain
 from domain.commands import RecordClaim
 from domain.directory import Lookups, PartyDirectory
@@ -158,50 +157,46 @@ class ClaimsApplication(PartyCases):
         return InvalidRequest(f"the claim cannot be stored: {error}", field=None)
 
     def record_claims(self, items: Sequence[ClaimRequest], meta: Meta) -> Saved[list[Claim]]:
-        """Record many claims in one transaction: all of them, or (naming each bad item) none.
-
-        Each checked claim is stored at once, in the batch's transaction (``BatchSave``), while
-        the next are checked; a refused batch is rolled back."""
+        """Record many claims in one transaction: all of them, or (naming each bad item) none."""
         commands = [RecordClaim.of(item) for item in items]
         claims: list[Claim] = []
+        new: list[Recorded] = []
         errors: list[dict[str, Any]] = []
-        unstorable: list[dict[str, Any]] = []  # said only when nothing else is wrong, as before streaming
         lookups = Lookups()
         self._look_up_all(commands, lookups)
         seen: dict[UUID, int] = {}
         fresh = fresh_ids(sum(command.id is None for command in commands))
-        batch = BatchSave(self)
-        try:
-            for index, command in enumerate(commands):
-                try:
-                    claim, aggregates = self._new_claim(command, meta, lookups, None if command.id else next(fresh))
-                    if claim.id in seen:
-                        raise ClaimExists(f"id repeats item {seen[claim.id]} of this batch", field="id")
-                    seen[claim.id] = index
-                except DomainError as e:
-                    errors.append({"index": index, "field": e.field, "reason": e.detail, **e.extra})
-                    continue
-                claims.append(claim)
-                if errors:
-                    continue  # refused already: nothing more to encode or store
-                try:
-                    batch.add(aggregates)
-                except (UnicodeError, TypeError, ValueError) as e:
-                    problem = self._unstorable(claim, e)
-                    if problem.field is None:
-                        raise
-                    unstorable.append({"index": index, "field": problem.field, "reason": problem.detail})
-            if errors or unstorable:
-                raise BatchRejected(errors or unstorable)
-        except BaseException:
-            batch.abandon()
-            raise
+        for index, command in enumerate(commands):
+            try:
+                claim, aggregates = self._new_claim(command, meta, lookups, None if command.id else next(fresh))
+                if claim.id in seen:
+                    raise ClaimExists(f"id repeats item {seen[claim.id]} of this batch", field="id")
+                seen[claim.id] = index
+            except DomainError as e:
+                errors.append({"index": index, "field": e.field, "reason": e.detail, **e.extra})
+                continue
+            claims.append(claim)
+            new.extend(aggregates)
+        if errors:
+            raise BatchRejected(errors)
+        if not new:
+            return Saved(claims, None)
 
         def check() -> None:
             for claim in claims:
                 self._check_claim_new(claim)
 
-        return Saved(claims, self._save_checked(check, save=batch.commit))
+        try:
+            return Saved(claims, self._save_checked(check, *new, many=True))
+        except (UnicodeError, TypeError, ValueError) as e:
+            refused = []
+            for index, claim in enumerate(claims):
+                problem = self._unstorable(claim, e)
+                if problem.field is not None:
+                    refused.append({"index": index, "field": problem.field, "reason": problem.detail})
+            if refused:
+                raise BatchRejected(refused) from e
+            raise
 
     def get_claim(self, claim_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Claim:
         """A claim now, at a version, or as it was recorded at time ``as_of``."""

@@ -45,27 +45,6 @@ class StreamStore(Protocol):
     ) -> Sequence[Any]: ...
 
 
-class EventStream(Protocol):
-    """One save's transaction, its stored events sent in chunks while the rest are made (a batch)."""
-
-    def send(self, stored_events: Sequence[Any]) -> None: ...
-
-    def commit(self) -> Sequence[int]:
-        """Commit; the positions of the events sent, in order."""
-        ...
-
-    def abandon(self) -> None:
-        """Roll back what was sent."""
-        ...
-
-
-@runtime_checkable
-class StreamingRecorder(Protocol):
-    """A recorder that can store a save chunk by chunk: ``ClaimsRecorder`` (COPY), ``MemoryRecorder``."""
-
-    def stream(self) -> EventStream: ...
-
-
 class ClaimPipeline(Protocol):
     """Where ``submit_claim`` hands a checked claim to be committed (the group commit)."""
 

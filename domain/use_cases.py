@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 
 # The library's exception for a save that lost a race on a stream's version; the use cases
 # answer it (retry, StaleVersion, Conflict), so it is the one persistence name they import.
 from eventsourcing.persistence import RecordConflictError
 
+from domain.base import Recorded
 from domain.directory import PartyDirectory
 from domain.errors import Conflict
 
@@ -48,12 +49,25 @@ class UseCases(Application[UUID]):
         recordings = self.save(*aggregates)
         return max((r.notification.id for r in recordings), default=None)
 
-    def _save_checked(self, check: Callable[[], None], *aggregates: Any,
-                      save: Callable[[], int | None] | None = None) -> int | None:
-        """Save the aggregates (or run ``save``, a batch's commit); when a concurrent write got in
-        first, run ``check`` to say what clashed."""
+    def _save_many(self, *aggregates: Recorded) -> int | None:
+        """Save many aggregates at once (a batch): as ``save``, which first asks of each object
+        whether it is an event or an aggregate with runtime-checkable protocols, ~25 µs per
+        object (a tenth of a batch's time); these are known to be aggregates."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)  # (deprecated in the library; called as its save does)
+        return max((r.notification.id for r in recordings), default=None)
+
+    def _save_checked(self, check: Callable[[], None], *aggregates: Any, many: bool = False) -> int | None:
+        """Save (``many``: aggregates only, with ``_save_many``); when a concurrent write got in first,
+        run ``check`` to say what clashed."""
         try:
-            return save() if save is not None else self._save(*aggregates)
+            return self._save_many(*aggregates) if many else self._save(*aggregates)
         except RecordConflictError:
             check()
             raise Conflict("a concurrent write changed what this request depends on; try again") from None
