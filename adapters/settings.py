@@ -69,6 +69,8 @@ class Settings(BaseSettings):
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "APPLICATION_RECORDER_TOPIC": "adapters.recorder:ClaimsRecorder",
+            # The library's bytes, written by orjson where it writes the same (adapters/transcoder.py).
+            "TRANSCODER_TOPIC": "adapters.transcoder:FastJSONTranscoder",
             "POSTGRES_DBNAME": str(conn.get("dbname", "postgres")),
             "POSTGRES_HOST": str(conn.get("host", "localhost")),
             "POSTGRES_PORT": str(conn.get("port", "5432")),

@@ -115,9 +115,18 @@ class Claim(Recorded):
         each call (most of the cost of a new claim in a batch of thousands). The same event and
         the same aggregate, attribute for attribute (tests/unit/test_claims.py holds it to that).
         """
+        if not isinstance(id, UUID):  # what the event's __post_init__ checks
+            raise TypeError(f"{cls.ClaimAsserted} was initialized with a non-UUID originator_id: {id!r}")
         at = meta.recorded_at
-        created = cls.ClaimAsserted(originator_topic=_CLAIM_TOPIC, originator_id=id, originator_version=1,
-                                    timestamp=at, meta=meta.as_dict(), **{name: asserted[name] for name in CORRECTABLE})
+        # The event's fields set in its dataclass order (_EVENT_FIELDS: the stored JSON's key order)
+        # without its frozen __init__, which sets each through object.__setattr__: 3.7 µs -> 0.7.
+        created = object.__new__(cls.ClaimAsserted)
+        state = created.__dict__
+        state["originator_id"], state["originator_version"], state["timestamp"] = id, 1, at
+        state["originator_topic"] = _CLAIM_TOPIC
+        for name in CORRECTABLE:
+            state[name] = asserted[name]
+        state["meta"] = meta.as_dict()
         claim = object.__new__(cls)
         claim.__base_init__(id, 1, at)
         claim._assert(vars(created))
@@ -300,3 +309,7 @@ def check_speakers(speaker: str, co_speakers: Sequence[str], *, field: str = "co
 
 
 _CLAIM_TOPIC = get_topic(Claim)
+# assert_new sets ClaimAsserted's fields in this order; should the library's event change, fail here.
+_EVENT_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic", *CORRECTABLE, "meta")
+if tuple(f.name for f in dataclasses.fields(Claim.ClaimAsserted)) != _EVENT_FIELDS:
+    raise ImportError(f"ClaimAsserted's fields are not {_EVENT_FIELDS}: Claim.assert_new must follow them")

@@ -15,8 +15,6 @@ their failure handling; split, each half would need the other to be read.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import logging
 import os
@@ -24,7 +22,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -32,6 +30,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
+from adapters import collector
 from adapters.recorder import datastore_of
 from adapters.unavailable import DATABASE_UNAVAILABLE, database_unavailable
 from domain.application import ClaimsApplication
@@ -324,7 +323,7 @@ class Worker:
         target.create_table()
         projection = self.projection_class(target)
         last_published = time.monotonic()
-        with _fewer_collections():
+        with collector.holding(collector.FEWER):  # a rebuild's objects: collected far less often
             set_based = SET_BASED.get(self.name) if self.runner.set_based else None
             if set_based is not None:
                 try:
@@ -385,37 +384,6 @@ class Worker:
         self.last_vacuum = {**self.view.vacuum(), "waited_seconds": round(now - self._vacuum_since, 3)}
         self._vacuum_after = None
         log.info("projection %s: vacuumed after its rebuild: %s", self.name, self.last_vacuum)
-
-
-_gc_lock = threading.Lock()
-_gc_rebuilds = 0
-_gc_saved: tuple[int, int, int] | None = None
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Collect garbage less often while rebuilding.
-
-    A rebuild window makes millions of short-lived objects, which set off the cyclic garbage
-    collector over and over (a fifth of a rebuild's time, profiled). Objects alive before the
-    rebuild are frozen out of the collector's sight; the young generation is collected after
-    many more allocations. The thresholds come back when the last concurrent rebuild ends.
-    """
-    global _gc_rebuilds, _gc_saved  # noqa: PLW0603
-    with _gc_lock:
-        if _gc_rebuilds == 0:
-            _gc_saved = gc.get_threshold()
-            gc.freeze()
-            gc.set_threshold(100_000, 50, 100)
-        _gc_rebuilds += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_rebuilds -= 1
-            if _gc_rebuilds == 0 and _gc_saved is not None:
-                gc.set_threshold(*_gc_saved)
-                gc.unfreeze()
 
 
 class _Stopped(Exception):
