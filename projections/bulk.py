@@ -157,6 +157,7 @@ class SetBased:
     """How one view is built in SQL: the event types it reads, and the statements that load them."""
 
     topics: ClassVar[tuple[str, ...]]  # the event types the SQL builds from; the projection's others go through Python
+    table: ClassVar[str] = "claim"  # the view's table the statements fill (the others: through Python)
     statements: ClassVar[tuple[str, ...]]
 
     def build(self, view: View, events_table: str, head: int) -> list[UUID] | None:
@@ -196,9 +197,10 @@ class SetBased:
         params = {"head": head, "excluded": list(excluded), "follow_ups": [t for t in self.topics if t != ASSERTED],
                   **{name: topic for name, topic in zip(_TOPIC_NAMES, CLAIM_TOPICS, strict=True)}}
         curs.execute("SET LOCAL work_mem = '64MB'")
-        for statement in self.statements:
-            curs.execute(view.q(statement, s=Identifier(view.datastore.schema), events=events,
-                                **self.fragments(view)), params)
+        with view.load_unindexed(curs, self.table):  # its indexes made after the rows, before they commit
+            for statement in self.statements:
+                curs.execute(view.q(statement, s=Identifier(view.datastore.schema), events=events,
+                                    **self.fragments(view)), params)
 
     def fragments(self, view: View) -> dict[str, Composable]:
         """Named pieces of the statements besides the view's tables."""
