@@ -75,7 +75,7 @@ class View(PostgresTrackingRecorder):
                     curs.execute(statement)
             for name in self.all_table_names():
                 if name not in self.analysed:
-                    curs.execute(SQL("ANALYZE {}").format(Identifier(self.datastore.schema, name)))
+                    analyse(curs, Identifier(self.datastore.schema, name))
         self.deferred = {}
         self.analysed = set()
         self.bulk = False
@@ -112,7 +112,7 @@ class View(PostgresTrackingRecorder):
             curs.execute(SQL(row["definition"]))
         for statement in self.deferred.pop(logical, []):
             curs.execute(statement)
-        curs.execute(SQL("ANALYZE {}").format(table))
+        analyse(curs, table)
         self.analysed.add(self.table_name(logical))
 
     def vacuum(self) -> dict[str, Any]:
@@ -212,6 +212,28 @@ class View(PostgresTrackingRecorder):
                                 Identifier(schema, index), Identifier(index.replace(self.suffix, "", 1))
                             )
                         )
+
+
+def analyse(curs: Cursor[Any], table: Identifier) -> None:
+    """ANALYZE a table: the columns with a statistics target above the default on their own.
+
+    ANALYZE samples 300 rows per unit of the largest target of the columns it is given, and
+    computes every column's statistics on that sample: the claims' speakers (target 1000) made it
+    read and sort 300,000 rows for each column (at a million events 4.3 s; speakers alone 2.0,
+    the others together 0.5).
+    """
+    columns = curs.execute(
+        "SELECT attname AS name, coalesce(attstattarget, -1) > current_setting('default_statistics_target')::int AS big"
+        " FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
+        " AND coalesce(attstattarget, -1) <> 0", (table.as_string(curs),)).fetchall()
+    big = [Identifier(row["name"]) for row in columns if row["big"]]
+    if not big:
+        curs.execute(SQL("ANALYZE {}").format(table))
+        return
+    rest = [Identifier(row["name"]) for row in columns if not row["big"]]
+    for group in (big, rest):
+        if group:
+            curs.execute(SQL("ANALYZE {} ({})").format(table, SQL(", ").join(group)))
 
 
 TView = TypeVar("TView", bound=View)
