@@ -92,8 +92,12 @@ FUNCTIONS = (
     # The last non-null value of an ordered aggregate; the running merge of jsonb objects (a || b).
     """CREATE OR REPLACE FUNCTION {s}.claims_last_step(a anyelement, b anyelement) RETURNS anyelement
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT b $$""",
-    """CREATE OR REPLACE AGGREGATE {s}.claims_last(anyelement) (SFUNC = {s}.claims_last_step, STYPE = anyelement)""",
-    """CREATE OR REPLACE AGGREGATE {s}.claims_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{{}}')""",
+    # PARALLEL SAFE: an aggregate is parallel-unsafe unless it says so, and one in a query keeps the
+    # whole of it out of the parallel workers (the follow-ups were read and parsed by one process).
+    """CREATE OR REPLACE AGGREGATE {s}.claims_last(anyelement) (SFUNC = {s}.claims_last_step, STYPE = anyelement,
+    PARALLEL = SAFE)""",
+    """CREATE OR REPLACE AGGREGATE {s}.claims_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{{}}',
+    PARALLEL = SAFE)""",
     # A claims view row from its ClaimAsserted and its folded follow-ups (NULL without): the document,
     # the instant it is ordered by, the search vector, each computed once. A function (PL/pgSQL, its
     # expressions planned, so the SQL functions above inlined), so that the whole row is made in the
