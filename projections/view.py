@@ -111,9 +111,11 @@ class View(PostgresTrackingRecorder):
                 table, Identifier(row["name"]), SQL(row["definition"])))
         for row in indexes:
             curs.execute(SQL(row["definition"]))
-        for statement in self.deferred.pop(logical, []):
+        for statement in self.deferred.get(logical, []):
             curs.execute(statement)
         analyse(curs, table)
+        # Only now: a build that failed before this point (and is made again) still has them to make.
+        self.deferred.pop(logical, None)
         self.analysed.add(self.table_name(logical))
 
     def vacuum(self) -> dict[str, Any]:
