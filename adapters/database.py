@@ -22,7 +22,11 @@ EMBEDDED_DBNAME = "claims"
 # The embedded server's settings beyond the wheel's. 128 MB of shared buffers (the default) hold
 # an eighth of the claims view at a million events: a list that touches a few thousand pages then
 # copies most of them from the OS cache on every request.
-EMBEDDED_SETTINGS = {"shared_buffers": "512MB"}
+# A rebuild writes a view of a gigabyte and more (at a million events, the claims view's rows and
+# indexes): with the default max_wal_size (1 GB) that set off a checkpoint every few seconds
+# ("checkpoints are occurring too frequently"), each writing out most of the shared buffers while
+# the build went on. 4 GB of WAL between checkpoints, on the embedded server's own disk.
+EMBEDDED_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB"}
 
 
 class Database:
@@ -85,8 +89,9 @@ class Database:
             self._server = get_server(pgdata, cleanup_mode="stop")
         admin_url = self._server.get_uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            for name, value in EMBEDDED_SETTINGS.items():  # in effect from the server's next start
+            for name, value in EMBEDDED_SETTINGS.items():  # shared_buffers in effect from the server's next start
                 conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            conn.execute("SELECT pg_reload_conf()")  # max_wal_size at once
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)).fetchone() is None:
                 log.info("creating database %s", EMBEDDED_DBNAME)
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DBNAME)))

@@ -92,8 +92,12 @@ FUNCTIONS = (
     # The last non-null value of an ordered aggregate; the running merge of jsonb objects (a || b).
     """CREATE OR REPLACE FUNCTION {s}.claims_last_step(a anyelement, b anyelement) RETURNS anyelement
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT b $$""",
-    """CREATE OR REPLACE AGGREGATE {s}.claims_last(anyelement) (SFUNC = {s}.claims_last_step, STYPE = anyelement)""",
-    """CREATE OR REPLACE AGGREGATE {s}.claims_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{{}}')""",
+    # PARALLEL SAFE: an aggregate is parallel-unsafe unless it says so, and one in a query keeps the
+    # whole of it out of the parallel workers (the follow-ups were read and parsed by one process).
+    """CREATE OR REPLACE AGGREGATE {s}.claims_last(anyelement) (SFUNC = {s}.claims_last_step, STYPE = anyelement,
+    PARALLEL = SAFE)""",
+    """CREATE OR REPLACE AGGREGATE {s}.claims_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{{}}',
+    PARALLEL = SAFE)""",
     # A claims view row from its ClaimAsserted and its folded follow-ups (NULL without): the document,
     # the instant it is ordered by, the search vector, each computed once. A function (PL/pgSQL, its
     # expressions planned, so the SQL functions above inlined), so that the whole row is made in the
@@ -157,6 +161,7 @@ class SetBased:
     """How one view is built in SQL: the event types it reads, and the statements that load them."""
 
     topics: ClassVar[tuple[str, ...]]  # the event types the SQL builds from; the projection's others go through Python
+    table: ClassVar[str] = "claim"  # the view's table the statements fill (the others: through Python)
     statements: ClassVar[tuple[str, ...]]
 
     def build(self, view: View, events_table: str, head: int) -> list[UUID] | None:
@@ -196,9 +201,10 @@ class SetBased:
         params = {"head": head, "excluded": list(excluded), "follow_ups": [t for t in self.topics if t != ASSERTED],
                   **{name: topic for name, topic in zip(_TOPIC_NAMES, CLAIM_TOPICS, strict=True)}}
         curs.execute("SET LOCAL work_mem = '64MB'")
-        for statement in self.statements:
-            curs.execute(view.q(statement, s=Identifier(view.datastore.schema), events=events,
-                                **self.fragments(view)), params)
+        with view.load_unindexed(curs, self.table):  # its indexes made after the rows, before they commit
+            for statement in self.statements:
+                curs.execute(view.q(statement, s=Identifier(view.datastore.schema), events=events,
+                                    **self.fragments(view)), params)
 
     def fragments(self, view: View) -> dict[str, Composable]:
         """Named pieces of the statements besides the view's tables."""

@@ -295,6 +295,8 @@ class Worker:
             return
         log.info("projection %s: built in SQL up to %s in %.1fs; %d streams left to Python", self.name, head,
                  time.monotonic() - started, len(refused))
+        if refused:
+            target.analysed.clear()  # the streams left to Python add rows after the SQL's ANALYZE: once more at the end
         rest = [topic for topic in projection.topics if topic not in set_based.topics]
         mapper = self.runner.app.mapper
         position = 0
