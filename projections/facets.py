@@ -8,7 +8,7 @@ from typing import Any
 from projections.claims import ClaimsView
 
 FACETS = ("party", "topic", "status", "kind", "outlet")
-SAMPLE = 5_000  # facets count among the newest matches, at most this many (a search answers in bounded time)
+SAMPLE = 2_000  # facets count among the newest matches, at most this many (a search answers in bounded time)
 TOP = 12  # values shown per facet
 
 

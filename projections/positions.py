@@ -89,7 +89,7 @@ class PositionsView(View):
         older = self._current_without_prior()
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table_name("current"),))
+            self.lock_current(curs)
             empty = curs.execute(self.q("SELECT NOT EXISTS (SELECT 1 FROM {current}) AS empty")).fetchone()
             if empty["empty"] or older:
                 self.fill_current(curs)
@@ -110,8 +110,14 @@ class PositionsView(View):
             self.fill_current(curs)
         super().create_deferred_indexes()
 
+    def lock_current(self, curs: Cursor[Any]) -> None:
+        """Until the transaction ends, be the only one filling or moving ``current`` (a process starting up
+        fills an empty one while another's projection may be moving it)."""
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table_name("current"),))
+
     def fill_current(self, curs: Cursor[Any]) -> None:
         """Every party's position on every topic now, into ``current`` (emptied first)."""
+        self.lock_current(curs)
         curs.execute(self.q("DELETE FROM {current}"))
         fill = with_graph([OPEN_CLAIMS, *BEST], FILL_CURRENT)
         curs.execute(self.q(fill, when=SQL(NOW), columns=column_list(CURRENT_COLUMNS)))
@@ -300,6 +306,7 @@ class PositionsProjection(BatchProjection[PositionsView]):
         """
         if not changed:
             return
+        self.view.lock_current(curs)
         speakers = {s for states in changed.values() for state in states if state for s in state.speakers}
         ancestors = self.view.ancestors(curs, sorted(speakers))
         delta: dict[tuple[str, str], int] = {}

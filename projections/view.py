@@ -36,8 +36,8 @@ _NOTES_DDL = (
 class View(PostgresTrackingRecorder):
     """A read model: some tables, and a tracking row saying which event it has processed up to.
 
-    Subclasses list their ``tables`` (logical name -> DDL with ``{t}`` for the table and
-    ``{i}`` for an index name prefix) and write rows only inside ``batch()``, so that rows
+    Subclasses list their ``tables`` (logical name -> DDL with ``{t}`` for the table,
+    ``{i}`` for an index name prefix and ``{s}`` for the schema) and write rows only inside ``batch()``, so that rows
     and the tracking position commit together: a crash never skips or repeats an event.
     A view built with ``suffix=NEXT`` writes to a second set of tables (a rebuild).
     """
@@ -55,7 +55,7 @@ class View(PostgresTrackingRecorder):
             for statement in statements:
                 deferrable = statement.startswith(DEFER)
                 composed = SQL(statement.removeprefix(DEFER)).format(
-                    t=self.t(logical), i=SQL(f"{self.name}_{logical}{suffix}")
+                    t=self.t(logical), i=SQL(f"{self.name}_{logical}{suffix}"), s=Identifier(datastore.schema),
                 )
                 if deferrable and defer_indexes:
                     self.deferred.setdefault(logical, []).append(composed)
