@@ -36,9 +36,9 @@ _NOTES_DDL = (
 class View(PostgresTrackingRecorder):
     """A read model: some tables, and a tracking row saying which event it has processed up to.
 
-    Subclasses list their ``tables`` (logical name -> DDL with ``{t}`` for the table,
-    ``{i}`` for an index name prefix and ``{s}`` for the schema) and write rows only inside ``batch()``, so that rows
-    and the tracking position commit together: a crash never skips or repeats an event.
+    Subclasses list their ``tables`` (logical name -> DDL with ``{t}`` for the table, ``{i}``
+    for an index name prefix and ``{s}`` for the schema) and write rows only inside ``batch()``,
+    so that rows and the tracking position commit together: a crash never skips or repeats an event.
     A view built with ``suffix=NEXT`` writes to a second set of tables (a rebuild).
     """
 
