@@ -58,8 +58,9 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "queries": ["bench.queries", "--home", home, "--requests", "10" if smoke else "200", "--json", out["queries"]],
         "pages": ["bench.pages", "--home", f"{home}-pages", "--requests", "10" if smoke else "200",
                   "--json", out["pages"]],
-        # 20 rounds, once: at 1M the board takes ~27 s a request today (docs/performance.md).
-        "pages-log": ["bench.pages", "--log-home", home, "--requests", "10" if smoke else "20",
+        # 100 rounds, once: at 1M the board over every topic as of a time takes ~1-2 s a request
+        # (docs/performance.md), so a round is ~2 s.
+        "pages-log": ["bench.pages", "--log-home", home, "--requests", "10" if smoke else "100",
                       "--json", out["pages-log"]],
         "backup": ["bench.backup", "--home", home, "--events", str(args.events), "--json", out["backup"]],
     }
