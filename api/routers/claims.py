@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid5
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import collector
+from api.auth import authorize, bearer
 from api.consistency import caught_up
-from api.deps import Access, App, AppServices, CurrentMeta, IfMatch
+from api.deps import Access, App, AppServices, CurrentMeta, IfMatch, meta_of, refuse_nul_in_query
 from api.errors import ProblemException, validation_errors
 from api.jsonld import LD_JSON, wants_ld
 from api.idempotency import STATE as IDEMPOTENCY_STATE
@@ -59,10 +63,7 @@ def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimO
     return ClaimOut.of(claim)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
-async def record_claim(
-    body: ClaimIn, app: App, meta: CurrentMeta, request: Request, response: Response
-) -> ClaimOut:
+async def record_claim(body: ClaimIn, request: Request) -> Response:
     """Record a claim. 422 names the field when the speaker (or another party) resolves to no party.
 
     The claim is checked in the thread pool (a look-up that does query may wait and retry on a
@@ -74,6 +75,8 @@ async def record_claim(
     storing its answer, the retry that takes the key over finds the claim already recorded, and
     records nothing.
     """
+    app = request.app.state.services.app
+    meta = meta_of(request)
     if body.id is None and (key := getattr(request.state, IDEMPOTENCY_STATE, None)):
         body = body.model_copy(update={"id": uuid5(IDEMPOTENT_CLAIMS, key)})
     if app.group_commit:
@@ -81,7 +84,55 @@ async def record_claim(
         saved = await asyncio.wrap_future(submitted)
     else:
         saved = await run_in_threadpool(app.record_claim, body.to_domain(), meta)
-    return _answer(response, saved, location=True)
+    # Serialised once, as a response_model would (the same bytes), without validating it again first.
+    claim = saved.value
+    response = Response(ClaimOut.of(claim).model_dump_json(), status_code=status.HTTP_201_CREATED,
+                        media_type="application/json")
+    written(response, saved.position, location=f"/v1/claims/{claim.id}", etag=claim.version)
+    return response
+
+
+class RecordClaimRoute(APIRoute):
+    """``POST /v1/claims`` with less of the framework's work per request: the busiest route.
+
+    A well-formed claim (a JSON body that validates as ``ClaimIn``) goes to ``record_claim``
+    past FastAPI's dependency solving, which cost more than the rest of the route's own work on
+    the event loop (cProfile of the ingest load: ~0.1 ms a request). The dependencies it would
+    solve are run here as they are: the app's NUL check of the query, the router's ``Access``
+    (a writer, for a POST). Anything else (no body, another content type, bad JSON, a field
+    that fails validation) takes the framework's own path, so every 422 reads as before.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        framework = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            # In the framework's order: the body read first (bad JSON is a 422 before anything
+            # else), then the app's dependencies, then the router's.
+            body = _well_formed_claim(await request.body(), request.headers.get("content-type"))
+            if body is None:
+                return await framework(request)
+            await refuse_nul_in_query(request)
+            authorize(request, await bearer(request), "writer")
+            return await record_claim(body, request)
+
+        return handler
+
+
+def _well_formed_claim(raw: bytes, content_type: str | None) -> ClaimIn | None:
+    """The claim a JSON body holds, parsed and validated as FastAPI does it; None if it is not one."""
+    if not raw or content_type is None or content_type.partition(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        return _claim_in.validate_python(json.loads(raw), from_attributes=True)
+    except ValueError:  # bad JSON, bad text encoding, or a ValidationError: the framework answers it
+        return None
+
+
+router.add_api_route(
+    "", record_claim, methods=["POST"], status_code=status.HTTP_201_CREATED, response_model=ClaimOut,
+    route_class_override=RecordClaimRoute,
+)
 
 
 @router.post(
