@@ -174,7 +174,7 @@ class ClaimGroupCommit:
                     events.append(event)
                 defined.add(event.originator_id)
         try:
-            recordings = self.app.save(*events)
+            positions = self._store(events)
         except DATABASE_UNAVAILABLE:
             raise
         except Exception as e:  # noqa: BLE001  (one claim's fault, most likely: find it by saving each alone)
@@ -182,10 +182,22 @@ class ClaimGroupCommit:
                 log.info("group commit of %d claims failed (%s: %s); saving each on its own",
                          len(group), type(e).__name__, e)
             return [self._alone(item) for item in group]
-        positions = {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings
-        }
         return [Saved(item.claim, max(_positions(positions, item))) for item in group]
+
+    def _store(self, events: list[Any]) -> dict[tuple[UUID, int], int]:
+        """Store the group's events in one transaction; the position of each (by stream and version).
+
+        On PostgreSQL in one round trip (``ClaimsRecorder.insert_at_once``: the writer thread waits
+        for the GIL once a group, not six times); on another store through the library's ``save``.
+        """
+        insert_at_once = getattr(self.app.recorder, "insert_at_once", None)
+        if insert_at_once is None:
+            recordings = self.app.save(*events)
+            return {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+                    for r in recordings}
+        stored = [self.app.mapper.to_stored_event(event) for event in events]
+        return {(event.originator_id, event.originator_version): position
+                for event, position in zip(events, insert_at_once(stored), strict=True)}
 
     def _alone(self, item: PendingClaim) -> Saved[Claim] | BaseException:
         """One claim of a group that failed, saved on its own: its own error, if it has one."""

@@ -33,6 +33,11 @@ async def get_app(request: Request) -> ClaimsApplication:
 
 async def get_meta(request: Request) -> Meta:
     """Who is writing, when, in which request: stamped on every event this request records."""
+    return meta_of(request)
+
+
+def meta_of(request: Request) -> Meta:
+    """``get_meta``'s answer, for a route that takes it without the dependency (``record_claim``)."""
     return Meta(
         recorded_at=datetime.now(UTC),
         recorded_by=getattr(request.state, "principal", None) or "local",

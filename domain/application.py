@@ -8,13 +8,12 @@ from ``PartyCases`` (``party_cases.py``), the shared plumbing (saving, retrying)
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -31,6 +30,7 @@ from domain.errors import (
     StaleVersion,
     UnknownClaim,
 )
+from domain.ids import fresh_ids, new_id
 from domain.party_cases import PartyCases
 from domain.ports import ClaimPipeline, PipelineFactory, StreamStore, Suggest
 from domain.topic import Topic
@@ -51,14 +51,6 @@ class PendingClaim:
     claim: Claim
     events: list[Any]
     topic_events: list[Any]
-
-
-def fresh_ids(n: int) -> Iterator[UUID]:
-    """``n`` random ids as ``uuid4()`` makes them, from one read of the system's randomness, not ``n``.
-
-    (Each ``uuid4()`` is a getrandom system call: ~4 us a claim in a batch's profile.)"""
-    randomness = os.urandom(16 * n)
-    return (UUID(bytes=randomness[i:i + 16], version=4) for i in range(0, 16 * n, 16))
 
 
 def _no_suggestions(name: str) -> list[dict[str, Any]]:
@@ -316,13 +308,13 @@ class ClaimsApplication(PartyCases):
     ) -> tuple[Claim, list[Recorded]]:
         """The Claim a request asks for, and what to save with it (empty if it exists as asked).
 
-        Its id: the request's, else ``fresh_id``, else a new uuid4."""
+        Its id: the request's, else ``fresh_id``, else a new random id."""
         fields = command.asserted()
         for name in _PARTY_FIELDS:
             fields[name] = self._party_refs(name, fields[name], seen)
         check_speakers(fields["speaker"], fields["co_speakers"])
         topic = self._topic_for_claim(command.topic, meta, seen)
-        claim = Claim.assert_new(command.id or fresh_id or uuid4(), meta, **fields)
+        claim = Claim.assert_new(command.id or fresh_id or new_id(), meta, **fields)
         existing = self._find_claim(command.id) if command.id else None  # a new uuid4 exists nowhere yet
         if existing is not None:
             if existing.asserted() == claim.asserted():

@@ -146,17 +146,21 @@ class PartyDirectory:
     def _read_new_merges(self) -> None:
         """Learn the merges recorded since the last look (at most once every ``fresh_for`` seconds)."""
         now = time.monotonic()
-        if self.merges_up_to is not None and now - self.merges_read_at < self.fresh_for:
+        # Read once: request threads look at the same time, and another may move it on meanwhile
+        # (read twice, a head older than the other's gave a negative LIMIT: a 500 under load).
+        up_to = self.merges_up_to
+        if up_to is not None and now - self.merges_read_at < self.fresh_for:
             return
         head = self.store.max_notification_id() or 0
-        if self.merges_up_to is not None and head > self.merges_up_to:
+        if up_to is not None and head > up_to:
             slugs = {Party.create_id(slug): slug for slug in self.merges}
             merged = self.store.select_notifications(
-                start=self.merges_up_to, limit=head - self.merges_up_to, stop=head,
-                topics=[_PARTY_MERGED], inclusive_of_start=False,
+                start=up_to, limit=head - up_to, stop=head, topics=[_PARTY_MERGED], inclusive_of_start=False,
             )
             for notification in merged:
                 event = self.to_event(notification)
                 if event.originator_id in slugs:
                     self.merges[slugs[event.originator_id]] = event.into
-        self.merges_up_to, self.merges_read_at = head, now
+        if self.merges_up_to is None or head > self.merges_up_to:  # never back to an older head
+            self.merges_up_to = head
+        self.merges_read_at = now

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid5
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from adapters import collector
+from api.auth import authorize, bearer
 from api.consistency import caught_up
-from api.deps import Access, App, AppServices, CurrentMeta, IfMatch
+from api.deps import Access, App, AppServices, CurrentMeta, IfMatch, meta_of, refuse_nul_in_query
 from api.errors import ProblemException, validation_errors
 from api.jsonld import LD_JSON, wants_ld
 from api.idempotency import STATE as IDEMPOTENCY_STATE
@@ -45,6 +50,13 @@ router = APIRouter(prefix="/v1/claims", tags=["claims"], dependencies=[Access])
 MAX_BATCH = 10_000
 IDEMPOTENT_CLAIMS = UUID("6f1d2c1e-54a3-4b6e-9f0e-7c1c2b8a0d14")  # namespace of ids derived from Idempotency-Keys
 _claim_in = TypeAdapter(ClaimIn)
+# Where record_claim checks claims: four threads of their own, not the framework's pool of 40.
+# Under 32 clients the pool ran up to 32 checks at once, each thread taking the GIL for its
+# ~0.2 ms of Python in turn with the event loop and the group commit's writer: a convoy that
+# cost more than the checks (bench.ingest, same hour: 837 -> 1,616 claims/s, API CPU per claim
+# 0.69 -> 0.45 ms, p99 111 -> 47 ms). Four, not one: a check that must query (a name not yet
+# known, a client-chosen id) waits for PostgreSQL without stopping the others.
+_CHECKS = ThreadPoolExecutor(4, thread_name_prefix="claim-check")
 StatedAtAdapter: TypeAdapter[str] = TypeAdapter(StatedAt)
 
 
@@ -59,29 +71,78 @@ def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimO
     return ClaimOut.of(claim)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ClaimOut)
-async def record_claim(
-    body: ClaimIn, app: App, meta: CurrentMeta, request: Request, response: Response
-) -> ClaimOut:
+async def record_claim(body: ClaimIn, request: Request) -> Response:
     """Record a claim. 422 names the field when the speaker (or another party) resolves to no party.
 
-    The claim is checked in the thread pool (a look-up that does query may wait and retry on a
-    broken connection: never on the event loop). With group commit the request then waits for
-    its group's commit without holding a thread; without, the whole write runs in the pool.
+    The claim is checked in one of four threads of its own (``_CHECKS``; a look-up that does query
+    may wait and retry on a broken connection: never on the event loop). With group commit the
+    request then waits for its group's commit without holding a thread; without, the whole write
+    runs in the framework's thread pool.
 
     Sent with an Idempotency-Key and no id, the claim's id is derived from the key (with the
     caller's key name and the key's epoch): should the process die between the commit and
     storing its answer, the retry that takes the key over finds the claim already recorded, and
     records nothing.
     """
+    app = request.app.state.services.app
+    meta = meta_of(request)
     if body.id is None and (key := getattr(request.state, IDEMPOTENCY_STATE, None)):
         body = body.model_copy(update={"id": uuid5(IDEMPOTENT_CLAIMS, key)})
     if app.group_commit:
-        submitted = await run_in_threadpool(app.submit_claim, body.to_domain(), meta)
+        checking = asyncio.get_running_loop().run_in_executor(_CHECKS, app.submit_claim, body.to_domain(), meta)
+        submitted = await checking
         saved = await asyncio.wrap_future(submitted)
     else:
         saved = await run_in_threadpool(app.record_claim, body.to_domain(), meta)
-    return _answer(response, saved, location=True)
+    # Serialised once, as a response_model would (the same bytes), without validating it again first.
+    claim = saved.value
+    response = Response(ClaimOut.of(claim).model_dump_json(), status_code=status.HTTP_201_CREATED,
+                        media_type="application/json")
+    written(response, saved.position, location=f"/v1/claims/{claim.id}", etag=claim.version)
+    return response
+
+
+class RecordClaimRoute(APIRoute):
+    """``POST /v1/claims`` with less of the framework's work per request: the busiest route.
+
+    A well-formed claim (a JSON body that validates as ``ClaimIn``) goes to ``record_claim``
+    past FastAPI's dependency solving, which cost more than the rest of the route's own work on
+    the event loop (cProfile of the ingest load: ~0.1 ms a request). The dependencies it would
+    solve are run here as they are: the app's NUL check of the query, the router's ``Access``
+    (a writer, for a POST). Anything else (no body, another content type, bad JSON, a field
+    that fails validation) takes the framework's own path, so every 422 reads as before.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        framework = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            # In the framework's order: the body read first (bad JSON is a 422 before anything
+            # else), then the app's dependencies, then the router's.
+            body = _well_formed_claim(await request.body(), request.headers.get("content-type"))
+            if body is None:
+                return await framework(request)
+            await refuse_nul_in_query(request)
+            authorize(request, await bearer(request), "writer")
+            return await record_claim(body, request)
+
+        return handler
+
+
+def _well_formed_claim(raw: bytes, content_type: str | None) -> ClaimIn | None:
+    """The claim a JSON body holds, parsed and validated as FastAPI does it; None if it is not one."""
+    if not raw or content_type is None or content_type.partition(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        return _claim_in.validate_python(json.loads(raw), from_attributes=True)
+    except ValueError:  # bad JSON, bad text encoding, or a ValidationError: the framework answers it
+        return None
+
+
+router.add_api_route(
+    "", record_claim, methods=["POST"], status_code=status.HTTP_201_CREATED, response_model=ClaimOut,
+    route_class_override=RecordClaimRoute,
+)
 
 
 @router.post(

@@ -125,3 +125,23 @@ def test_a_claim_that_fails_inside_the_commit_fails_alone_and_its_neighbours_are
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "facts" in refused.text
+
+
+def test_a_group_stored_in_one_statement_answers_the_logged_positions_and_keeps_the_chain(
+    api: Any, settings: Settings
+) -> None:
+    """The group's one round trip (``claims_insert_events``) stores what insert_events did: each
+    claim's event at the position its answer names, positions without gaps, the hash chain whole."""
+    assert api.post("/v1/claims", json=claim_body()).status_code == 201  # its topic defined: none in the group
+    responses = post_concurrently(api, [claim_body(text=f"Satz {i}") for i in range(CLIENTS)])
+    assert [r.status_code for r in responses] == [201] * CLIENTS
+    query = sql.SQL(
+        "SELECT originator_id::text AS id, notification_id FROM {} WHERE originator_id = ANY(%s::uuid[])"
+    ).format(sql.Identifier(settings.db_schema, "claims_events"))
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        stored = dict(conn.execute(query, ([r.json()["id"] for r in responses],)).fetchall())
+    assert {r.json()["id"]: int(r.headers["X-Event-Position"]) for r in responses} == stored
+    assert sorted(stored.values()) == list(range(min(stored.values()), min(stored.values()) + CLIENTS))
+    assert transactions(settings, list(stored)) < CLIENTS
+    verified = api.get("/v1/audit/verify").json()
+    assert verified["ok"] is True, verified
