@@ -26,8 +26,8 @@ from domain.party import Party
 from projections.claims import stated_key
 from projections.positions_queries import (
     AS_OF, BEST, BY_MEMBERS, BY_SETS, CLAIM_COLUMNS, CLAIMS, CURRENT_COLUMNS, CURRENT_NOW, CURRENT_PRIORS, FILL_CURRENT,
-    HISTORY, LATEST_CHANGES, LATEST_HISTORY, NARROW, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS, PARTY_COLUMNS, PRIOR_STANCES,
-    PRIORS, WINNERS, Counted, Current, Prior, Winner, all_of, column_list, with_graph,
+    HISTORY, LATEST_CHANGES, LATEST_HISTORY, NARROW, NOW, ONE_PARTY, ONE_PARTY_BEST, OPEN_CLAIMS, PAIRS, PARTY_CLAIMS,
+    PARTY_COLUMNS, PRIOR_STANCES, PRIORS, WINNERS, Counted, Current, Prior, Winner, all_of, column_list, with_graph,
 )
 from projections.view import BatchProjection, View, topics_of
 
@@ -122,7 +122,9 @@ class PositionsView(View):
         fill = with_graph([OPEN_CLAIMS, *BEST], FILL_CURRENT)
         curs.execute(self.q(fill, when=SQL(NOW), columns=column_list(CURRENT_COLUMNS)))
 
-    def winners(self, curs: Cursor[Any], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Winner, Prior | None]]:
+    def winners(
+        self, curs: Cursor[Any], pairs: list[tuple[str, str]],
+    ) -> dict[tuple[str, str], tuple[Winner, Prior | None]]:
         """The latest active claim of each (party, topic) pair, and the one before it (None if it has one claim)."""
         params = {"parties": [p for p, _ in pairs], "topics": [t for _, t in pairs]}
         rows = curs.execute(self.q(with_graph(PAIRS, WINNERS), when=SQL(NOW)), params).fetchall()
@@ -150,7 +152,8 @@ class PositionsView(View):
         else:
             rows = self._read(PRIORS, PRIOR_STANCES, SQL("*"), None, topic, as_of, at, claims=[])
             if parties is not None:
-                rows = [row for row in rows if row["party"] in set(parties)]
+                chosen = set(parties)
+                rows = [row for row in rows if row["party"] in chosen]
         return {(row["party"], row["topic"]): row["prior"] for row in rows}
 
     def held(self, *, topic: str | None = None) -> dict[str, list[str]]:
@@ -176,8 +179,10 @@ class PositionsView(View):
         """Each party's position on each topic (or the ones asked for), in (party, topic) order.
 
         ``after`` and ``limit`` page them: only those after that (party, topic), at most ``limit``.
-        ``parties``: theirs only (read for them alone now; picked from every party's with as_of or at).
+        ``parties``: theirs only (positions now: what a board's page reads).
         """
+        if parties is not None and (as_of is not None or at is not None):
+            raise ValueError("parties: for positions now only (with as_of or at, every party's are computed)")
         page = SQL(" ORDER BY p.party, p.topic")
         params: dict[str, Any] = {"party": party, "topic": topic, "limit": limit}
         if after is not None:
@@ -185,10 +190,6 @@ class PositionsView(View):
             params.update(after_party=after[0], after_topic=after[1])
         if limit is not None:
             page += SQL(" LIMIT %(limit)s")
-        if parties is not None and (as_of is not None or at is not None):
-            chosen = set(parties)
-            return [p for p in self.positions(party=party, topic=topic, as_of=as_of, at=at, after=after, limit=limit)
-                    if p["party"] in chosen]
         if as_of is None and at is None:
             where = _now_conditions(topic=topic, parties=parties)
             params["parties"] = parties
