@@ -338,12 +338,12 @@ class PositionsProjection(BatchProjection[PositionsView]):
             if row is not None and (row["claim"] in touched or row["prior_claim"] in touched):
                 again.append(pair)  # its winner or prior changed: look both up again
                 continue
-            # Neither the winner nor the prior held changed, so the two latest are among them and the new.
-            new = sorted(candidates.get(pair, []), key=lambda w: w.rank, reverse=True)
+            # Neither the winner nor the prior held changed, so the two latest are among them and the new:
+            # the winner the latest of the held winner and the new, the prior the next of those or the held prior.
             held = [] if row is None else [Winner.of(row)]
-            best, *rest = sorted([*held, *new[:1]], key=lambda w: w.rank, reverse=True)
-            behind = [Prior.behind(w) for w in [*rest, *new[1:2]]]
-            if row is not None and (prior := Prior.of(row, "prior_")) is not None:
+            best, *rest = sorted([*held, *candidates.get(pair, [])], key=lambda w: w.rank, reverse=True)
+            behind = [Prior.behind(w) for w in rest[:1]]
+            if row is not None and (prior := Prior.of(row)) is not None:
                 behind.append(prior)
             keep[pair] = Current(*pair, claims=count, winner=best, prior=max(behind, key=lambda p: p.rank, default=None))
         if again:

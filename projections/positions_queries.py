@@ -54,10 +54,11 @@ class Prior(NamedTuple):
     stance: str
 
     @classmethod
-    def of(cls, row: dict[str, Any], prefix: str = "") -> Prior | None:
-        if row[prefix + "claim"] is None:
+    def of(cls, row: dict[str, Any]) -> Prior | None:
+        """The prior a row of ``current`` holds (its ``prior_*`` columns), if any."""
+        if row["prior_claim"] is None:
             return None
-        return cls(**{name: row[prefix + name] for name in cls._fields})
+        return cls(**{name: row[f"prior_{name}"] for name in cls._fields})
 
     @classmethod
     def behind(cls, winner: Winner) -> Prior:
@@ -182,6 +183,9 @@ BEST = (
 # the same party counts once for it (``shared``: those claims, found as those with a speaker
 # among the ``close`` others of another; ``extra``: how many times each was counted too often).
 FULL_FRAME = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+# The parties each member counts for, as an array per member (the planner's estimate of ``anc``
+# is a thousand times too high).
+ANCESTORS = """ancestors AS MATERIALIZED (SELECT member, array_agg(ancestor) AS parties FROM anc GROUP BY member)"""
 BY_MEMBERS = (
     """solo AS (
     SELECT topic, speaker AS member, count(*) AS n FROM {claim}
@@ -193,8 +197,7 @@ BY_MEMBERS = (
     """joint_members AS MATERIALIZED (
     SELECT j.r, j.topic, m.member, j.speakers FROM joint j
     CROSS JOIN LATERAL jsonb_array_elements_text(j.speakers) AS m(member))""",
-    # (An array per member: the planner's estimate of ``anc`` is a thousand times too high.)
-    """ancestors AS MATERIALIZED (SELECT member, array_agg(ancestor) AS parties FROM anc GROUP BY member)""",
+    ANCESTORS,
     """by_member AS (
     SELECT s.topic, s.member, s.n, w.claim, w.opened, w.stated_key, w.seq FROM solo s CROSS JOIN LATERAL (
         SELECT claim, opened, stated_key, seq FROM {claim} c
@@ -327,7 +330,7 @@ PRIORS = (
         ORDER BY stated_key DESC, seq DESC LIMIT 2) AS w
     UNION ALL
     SELECT topic, member, claim, opened, stated_key, seq FROM joint WHERE place <= 2)""",
-    """ancestors AS MATERIALIZED (SELECT member, array_agg(ancestor) AS parties FROM anc GROUP BY member)""",
+    ANCESTORS,
     """attributed AS (
     SELECT DISTINCT p.party, b.topic, b.claim, b.opened, b.stated_key, b.seq
     FROM by_member b JOIN ancestors a ON a.member = b.member CROSS JOIN LATERAL unnest(a.parties) AS p(party))""",
