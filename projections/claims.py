@@ -273,14 +273,7 @@ class ClaimsView(View):
 
         Read on the (topic, stated_key, seq) index.
         """
-        where, params = "topic = %(topic)s", {"topic": topic, "limit": limit}
-        if after is not None:
-            where += " AND (stated_key, seq) > (%(key)s, %(seq)s)"
-            params.update(key=after[0], seq=after[1])
-        query = self.q(f"SELECT doc, stated_key, seq FROM {{claim}} WHERE {where} ORDER BY stated_key, seq"
-                       + (" LIMIT %(limit)s" if limit is not None else ""))
-        with self.datastore.transaction(commit=False) as curs:
-            return [(row["doc"], (row["stated_key"], row["seq"])) for row in curs.execute(query, params).fetchall()]
+        return self._timeline(topic, after, limit, backwards=False)
 
     def timeline_before(
         self, topic: str, *, before: tuple[datetime, int] | None = None, limit: int = 100
@@ -289,15 +282,21 @@ class ClaimsView(View):
 
         Read backwards on the (topic, stated_key, seq) index: a topic's page costs its claims shown, not all.
         """
+        return self._timeline(topic, before, limit, backwards=True)[::-1]
+
+    def _timeline(
+        self, topic: str, place: tuple[datetime, int] | None, limit: int | None, *, backwards: bool
+    ) -> list[tuple[dict[str, Any], tuple[datetime, int]]]:
+        """A topic's claims with their places, beyond ``place`` (exclusive) forwards or backwards, at most ``limit``."""
         where, params = "topic = %(topic)s", {"topic": topic, "limit": limit}
-        if before is not None:
-            where += " AND (stated_key, seq) < (%(key)s, %(seq)s)"
-            params.update(key=before[0], seq=before[1])
-        query = self.q(f"SELECT doc, stated_key, seq FROM {{claim}} WHERE {where}"
-                       " ORDER BY stated_key DESC, seq DESC LIMIT %(limit)s")
+        if place is not None:
+            where += f" AND (stated_key, seq) {'<' if backwards else '>'} (%(key)s, %(seq)s)"
+            params.update(key=place[0], seq=place[1])
+        order = "stated_key DESC, seq DESC" if backwards else "stated_key, seq"
+        query = self.q(f"SELECT doc, stated_key, seq FROM {{claim}} WHERE {where} ORDER BY {order}"
+                       + (" LIMIT %(limit)s" if limit is not None else ""))
         with self.datastore.transaction(commit=False) as curs:
-            rows = [(row["doc"], (row["stated_key"], row["seq"])) for row in curs.execute(query, params).fetchall()]
-        return rows[::-1]
+            return [(row["doc"], (row["stated_key"], row["seq"])) for row in curs.execute(query, params).fetchall()]
 
     def count_by_speaker(self) -> dict[str, int]:
         """How many claims each party spoke or co-signed."""

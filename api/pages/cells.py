@@ -224,6 +224,10 @@ def board_parties(held: Mapping[str, Iterable[str]], parties: dict[str, dict[str
                   topic: str | None = None, page: int = 1) -> list[str]:
     """The parties on ``page`` of the board whose positions are ``held`` (party → topics): those to read in full."""
     rows, _ = _rows_and_columns(held, parties, kind=kind, topic=topic)
+    return _on_page(rows, page)
+
+
+def _on_page(rows: list[str], page: int) -> list[str]:
     return rows[(page - 1) * BOARD_ROWS:page * BOARD_ROWS]
 
 
@@ -244,7 +248,7 @@ def board(positions: list[dict[str, Any]], parties: dict[str, dict[str, Any]], t
     held = held_by_party(positions) if held is None else held
     order, columns = _rows_and_columns(held, parties, kind=kind, topic=topic)
     pages = max(1, -(-len(order) // BOARD_ROWS))
-    shown = order[(page - 1) * BOARD_ROWS:page * BOARD_ROWS]
+    shown = _on_page(order, page)
     names = {pid: (doc.get("name") or pid) for pid, doc in parties.items()}
     on_page = set(shown)
     cells: dict[tuple[str, str], Cell] = {}

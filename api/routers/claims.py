@@ -60,14 +60,9 @@ _CHECKS = ThreadPoolExecutor(4, thread_name_prefix="claim-check")
 StatedAtAdapter: TypeAdapter[str] = TypeAdapter(StatedAt)
 
 
-def _answer(response: Response, saved: Any, *, location: bool = False) -> ClaimOut:
+def _answer(response: Response, saved: Any) -> ClaimOut:
     claim = saved.value
-    written(
-        response,
-        saved.position,
-        location=f"/v1/claims/{claim.id}" if location else None,
-        etag=claim.version,
-    )
+    written(response, saved.position, etag=claim.version)
     return ClaimOut.of(claim)
 
 
@@ -89,8 +84,7 @@ async def record_claim(body: ClaimIn, request: Request) -> Response:
     if body.id is None and (key := getattr(request.state, IDEMPOTENCY_STATE, None)):
         body = body.model_copy(update={"id": uuid5(IDEMPOTENT_CLAIMS, key)})
     if app.group_commit:
-        checking = asyncio.get_running_loop().run_in_executor(_CHECKS, app.submit_claim, body.to_domain(), meta)
-        submitted = await checking
+        submitted = await asyncio.get_running_loop().run_in_executor(_CHECKS, app.submit_claim, body.to_domain(), meta)
         saved = await asyncio.wrap_future(submitted)
     else:
         saved = await run_in_threadpool(app.record_claim, body.to_domain(), meta)
